@@ -1,0 +1,244 @@
+//! OCI mount options (`mounts[].options`) parsed into what the mount API
+//! needs: per-mount attributes (this mount, or the whole tree for the `r*`
+//! forms), a propagation change, superblock flags and filesystem data.
+
+use rustix::mount::MountAttrFlags as A;
+
+use crate::fd::{MountAttr, Propagation};
+use crate::{Error, Result};
+
+/// A propagation change requested by an option such as `rslave`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PropagationChange {
+    pub kind: Propagation,
+    pub recursive: bool,
+}
+
+/// The parsed options of one OCI mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// `bind` or `rbind` was given (or the type is `bind`).
+    pub bind: bool,
+    /// `rbind`: clone the whole tree below the source.
+    pub recursive_bind: bool,
+    /// Attributes to set / clear on this mount only.
+    pub set: MountAttr,
+    pub clear: MountAttr,
+    /// Attributes to set / clear on every mount of the tree (`rro`, `rnosuid`, …).
+    pub rec_set: MountAttr,
+    pub rec_clear: MountAttr,
+    pub propagation: Option<PropagationChange>,
+    /// Superblock flags (`sync`, `dirsync`, `mand`, `lazytime`, …) given to
+    /// `fsconfig` as flags; meaningless for a bind mount.
+    pub sb_flags: Vec<String>,
+    /// Filesystem data (`size=64k`, `mode=755`, `newinstance`, …).
+    pub data: Vec<(String, Option<String>)>,
+    /// `idmap` (false) or `ridmap` (true).
+    pub idmap: Option<bool>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            bind: false,
+            recursive_bind: false,
+            set: MountAttr::empty(),
+            clear: MountAttr::empty(),
+            rec_set: MountAttr::empty(),
+            rec_clear: MountAttr::empty(),
+            propagation: None,
+            sb_flags: Vec::new(),
+            data: Vec::new(),
+            idmap: None,
+        }
+    }
+}
+
+impl MountOptions {
+    /// Whether the mount should be read-only.
+    pub fn readonly(&self) -> bool {
+        self.set.contains(A::MOUNT_ATTR_RDONLY) || self.rec_set.contains(A::MOUNT_ATTR_RDONLY)
+    }
+}
+
+enum Attr {
+    Set(MountAttr),
+    Clear(MountAttr),
+    /// An atime mode: clear the atime field, then set the mode.
+    Atime(MountAttr),
+}
+
+fn attr_option(name: &str) -> Option<Attr> {
+    Some(match name {
+        "ro" => Attr::Set(A::MOUNT_ATTR_RDONLY),
+        "rw" => Attr::Clear(A::MOUNT_ATTR_RDONLY),
+        "nosuid" => Attr::Set(A::MOUNT_ATTR_NOSUID),
+        "suid" => Attr::Clear(A::MOUNT_ATTR_NOSUID),
+        "nodev" => Attr::Set(A::MOUNT_ATTR_NODEV),
+        "dev" => Attr::Clear(A::MOUNT_ATTR_NODEV),
+        "noexec" => Attr::Set(A::MOUNT_ATTR_NOEXEC),
+        "exec" => Attr::Clear(A::MOUNT_ATTR_NOEXEC),
+        "nodiratime" => Attr::Set(A::MOUNT_ATTR_NODIRATIME),
+        "diratime" => Attr::Clear(A::MOUNT_ATTR_NODIRATIME),
+        "nosymfollow" => Attr::Set(A::MOUNT_ATTR_NOSYMFOLLOW),
+        "symfollow" => Attr::Clear(A::MOUNT_ATTR_NOSYMFOLLOW),
+        "noatime" => Attr::Atime(A::MOUNT_ATTR_NOATIME),
+        "strictatime" => Attr::Atime(A::MOUNT_ATTR_STRICTATIME),
+        "relatime" | "atime" | "norelatime" | "nostrictatime" => Attr::Atime(A::MOUNT_ATTR_RELATIME),
+        _ => return None,
+    })
+}
+
+fn propagation_option(name: &str) -> Option<PropagationChange> {
+    let (recursive, base) = match name.strip_prefix('r') {
+        Some(b @ ("private" | "shared" | "slave" | "unbindable")) => (true, b),
+        _ => (false, name),
+    };
+    let kind = match base {
+        "private" => Propagation::Private,
+        "shared" => Propagation::Shared,
+        "slave" => Propagation::Slave,
+        "unbindable" => Propagation::Unbindable,
+        _ => return None,
+    };
+    Some(PropagationChange { kind, recursive })
+}
+
+const SB_FLAGS: &[&str] = &[
+    "sync", "async", "dirsync", "mand", "nomand", "lazytime", "nolazytime", "silent", "loud",
+    "iversion", "noiversion",
+];
+
+/// Parse the options of the mount at `dest` (used in errors).
+pub fn parse(dest: &str, options: &[String]) -> Result<MountOptions> {
+    let mut o = MountOptions::default();
+    for opt in options {
+        let opt = opt.as_str();
+        match opt {
+            "bind" => o.bind = true,
+            "rbind" => {
+                o.bind = true;
+                o.recursive_bind = true;
+            }
+            "idmap" => o.idmap = Some(false),
+            "ridmap" => o.idmap = Some(true),
+            "remount" => {} // the mount API has no remount step to request
+            "tmpcopyup" => {
+                return Err(Error::Option {
+                    dest: dest.into(),
+                    option: opt.into(),
+                    reason: "not supported",
+                })
+            }
+            _ if SB_FLAGS.contains(&opt) => o.sb_flags.push(opt.to_string()),
+            _ => {
+                if let Some(p) = propagation_option(opt) {
+                    o.propagation = Some(p);
+                } else if let Some(a) = attr_option(opt) {
+                    apply(&mut o.set, &mut o.clear, a);
+                } else if let Some(a) = opt.strip_prefix('r').and_then(attr_option) {
+                    apply(&mut o.rec_set, &mut o.rec_clear, a);
+                } else if opt.is_empty() {
+                    return Err(Error::Option {
+                        dest: dest.into(),
+                        option: opt.into(),
+                        reason: "empty option",
+                    });
+                } else {
+                    let (k, v) = match opt.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (opt.to_string(), None),
+                    };
+                    o.data.push((k, v));
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn apply(set: &mut MountAttr, clear: &mut MountAttr, a: Attr) {
+    match a {
+        Attr::Set(f) => {
+            set.insert(f);
+            clear.remove(f);
+        }
+        Attr::Clear(f) => {
+            clear.insert(f);
+            set.remove(f);
+        }
+        Attr::Atime(f) => {
+            set.remove(A::MOUNT_ATTR__ATIME);
+            set.insert(f);
+            clear.insert(A::MOUNT_ATTR__ATIME);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(opts: &[&str]) -> MountOptions {
+        parse("/x", &opts.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn flags_and_data() {
+        let o = p(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert!(o.set.contains(A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_STRICTATIME));
+        assert!(o.clear.contains(A::MOUNT_ATTR__ATIME));
+        assert_eq!(
+            o.data,
+            vec![("mode".into(), Some("755".into())), ("size".into(), Some("65536k".into()))]
+        );
+        assert!(!o.bind);
+    }
+
+    #[test]
+    fn later_option_wins() {
+        let o = p(&["ro", "rw"]);
+        assert!(!o.readonly());
+        assert!(o.clear.contains(A::MOUNT_ATTR_RDONLY));
+        assert!(p(&["rw", "ro"]).readonly());
+    }
+
+    #[test]
+    fn recursive_forms() {
+        let o = p(&["rbind", "rro", "rnosuid", "rslave"]);
+        assert!(o.bind && o.recursive_bind);
+        assert!(o.rec_set.contains(A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID));
+        assert!(o.set.is_empty());
+        assert_eq!(
+            o.propagation,
+            Some(PropagationChange { kind: Propagation::Slave, recursive: true })
+        );
+        assert!(o.readonly());
+    }
+
+    #[test]
+    fn propagation_forms() {
+        assert_eq!(p(&["private"]).propagation.unwrap().kind, Propagation::Private);
+        assert!(!p(&["shared"]).propagation.unwrap().recursive);
+        assert!(p(&["runbindable"]).propagation.unwrap().recursive);
+    }
+
+    #[test]
+    fn flag_data_and_sb_flags() {
+        let o = p(&["newinstance", "ptmxmode=0666", "sync"]);
+        assert_eq!(o.data[0], ("newinstance".into(), None));
+        assert_eq!(o.sb_flags, vec!["sync".to_string()]);
+    }
+
+    #[test]
+    fn bad_options() {
+        assert!(parse("/x", &["".to_string()]).is_err());
+        assert!(parse("/x", &["tmpcopyup".to_string()]).is_err());
+    }
+
+    #[test]
+    fn idmap_options() {
+        assert_eq!(p(&["idmap"]).idmap, Some(false));
+        assert_eq!(p(&["ridmap"]).idmap, Some(true));
+    }
+}
