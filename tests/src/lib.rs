@@ -120,8 +120,12 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
 }
 
 /// Print a visible skip line. Call it and `return`: a skipped test never passes silently.
+///
+/// Written straight to the process's stderr, not through `eprintln!`, so that libtest's output
+/// capture does not hide it when the test "passes".
 pub fn skip(reason: &str) {
-    eprintln!("skipped: {reason}");
+    use std::io::Write;
+    let _ = writeln!(io::stderr().lock(), "skipped: {reason}");
 }
 
 /// Whether the tests run in CI (where a missing prerequisite is a failure, not a skip).
@@ -511,6 +515,14 @@ impl Proc {
         }
     }
 
+    /// Whether the process has exited (it is reaped then; `wait` still reports its status).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut().map(|c| c.try_wait()) {
+            Some(Ok(None)) => false,
+            _ => true,
+        }
+    }
+
     /// Send a signal to the runtime process itself (which this harness started).
     pub fn signal(&self, sig: rustix::process::Signal) {
         let pid = rustix::process::Pid::from_raw(self.pid()).expect("child pid");
@@ -772,10 +784,7 @@ impl Env {
 
     /// Listen on a unix socket in the test dir (for --console-socket / --pidfd-socket).
     pub fn listen(&self, name: &str) -> FdListener {
-        let path = self.dir.join(name);
-        let listener = UnixListener::bind(&path).expect("bind unix socket");
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        FdListener { listener, path }
+        FdListener::bind(&self.dir.join(name)).expect("bind unix socket")
     }
 
     // --- what is left on the host -------------------------------------------------------
@@ -863,7 +872,7 @@ impl Env {
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "processes of this test left on the host: {} (expected {:?})",
+                    "the processes of this test on the host are [{}], expected {:?}",
                     Self::describe_pids(&pids),
                     want
                 );
@@ -1112,17 +1121,46 @@ pub struct FdMessage {
 }
 
 impl FdListener {
+    pub fn bind(path: &Path) -> io::Result<FdListener> {
+        let listener = UnixListener::bind(path)?;
+        listener.set_nonblocking(true)?;
+        Ok(FdListener { listener, path: path.to_path_buf() })
+    }
+
     pub fn path_str(&self) -> String {
         self.path.to_string_lossy().into_owned()
     }
 
     /// Accept one connection and receive one message with its fds, within `timeout`.
     pub fn receive(&self, timeout: Duration) -> io::Result<FdMessage> {
+        self.receive_while(timeout, || true)
+    }
+
+    /// Like [`Self::receive`], for a message that `sender` (a runtime command) should send:
+    /// gives up as soon as the sender has exited without connecting.
+    pub fn receive_from(&self, sender: &mut Proc) -> io::Result<FdMessage> {
+        self.receive_while(TIMEOUT, || !sender.has_exited()).map_err(|e| {
+            io::Error::new(e.kind(), format!("{e}\nstdout: {}\nstderr: {}", sender.stdout(), sender.stderr()))
+        })
+    }
+
+    fn receive_while(&self, timeout: Duration, mut waiting: impl FnMut() -> bool) -> io::Result<FdMessage> {
         let deadline = Instant::now() + timeout;
         let (stream, _) = loop {
+            // Checked before accept: a sender that connected and then exited is still served.
+            let still_waiting = waiting();
             match self.listener.accept() {
                 Ok(conn) => break conn,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => wait_readable(&self.listener, deadline)?,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    if !still_waiting {
+                        return Err(io::Error::new(ErrorKind::NotConnected, "the sender exited without connecting"));
+                    }
+                    let slice = (Instant::now() + Duration::from_millis(20)).min(deadline);
+                    wait_readable(&self.listener, slice)?;
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::new(ErrorKind::TimedOut, "timed out waiting for a connection"));
+                    }
+                }
                 Err(e) => return Err(e),
             }
         };
@@ -1193,6 +1231,20 @@ pub fn read_until(fd: impl AsFd, needles: &[&str], timeout: Duration) -> String 
     }
 }
 
+/// If `fd` is a pidfd, the pid it refers to in this test's pid namespace (from
+/// `/proc/self/fdinfo`); `None` for any other kind of fd.
+pub fn pidfd_pid(fd: impl AsFd) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let n = fd.as_fd().as_raw_fd();
+    if readlink(format!("/proc/self/fd/{n}")) != "anon_inode:[pidfd]" {
+        return None;
+    }
+    let info = fs::read_to_string(format!("/proc/self/fdinfo/{n}")).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|p| p.trim().parse().ok())
+}
+
 /// Whether `path` is a character device.
 pub fn is_char_device(path: &Path) -> bool {
     fs::metadata(path).map(|m| m.file_type().is_char_device()).unwrap_or(false)
@@ -1238,6 +1290,39 @@ mod tests {
         // /proc/self/exe is this test binary: dynamically linked on glibc targets.
         assert!(!is_static_elf(Path::new("/proc/self/exe")).unwrap());
         assert!(is_static_elf(&Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).is_err());
+    }
+
+    /// The receiving side of the fd hand-off, checked against a pidfd this test sends itself
+    /// (runc 1.1.5 has no --pidfd-socket to check it against).
+    #[test]
+    fn fd_listener_receives_a_pidfd() {
+        use rustix::net::{sendmsg, SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        use std::os::unix::net::UnixStream;
+
+        let path = std::env::temp_dir().join(format!("fdbox-harness-{}-{}.sock", std::process::id(), nanos()));
+        let listener = FdListener::bind(&path).unwrap();
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
+        let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
+        assert_eq!(pidfd_pid(&pidfd), Some(child.id() as i32));
+
+        let stream = UnixStream::connect(&path).unwrap();
+        let fds = [pidfd.as_fd()];
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+        sendmsg(&stream, &[io::IoSlice::new(b"standard")], &mut control, SendFlags::empty()).unwrap();
+
+        let msg = listener.receive(Duration::from_secs(5)).unwrap();
+        assert_eq!(msg.body, b"standard");
+        assert_eq!(msg.fds.len(), 1);
+        assert_eq!(pidfd_pid(&msg.fds[0]), Some(child.id() as i32));
+        // Not a pidfd: the socket itself.
+        assert_eq!(pidfd_pid(&stream), None);
+
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = fs::remove_file(&path);
     }
 
     #[test]

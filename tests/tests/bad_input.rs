@@ -1,0 +1,274 @@
+//! Issue 2, "Bad input": each case fails with a non-zero exit and an error message (exactly one
+//! line for fdbox), and leaves nothing behind: no state dir, no process, no mount.
+
+use fdbox_tests::*;
+use std::fs;
+
+/// The checks shared by every failed create/run.
+#[track_caller]
+fn assert_failed_cleanly(env: &Env, c: &Container, out: Output) {
+    out.fails_with_one_line();
+    env.assert_no_state(&c.id);
+    env.assert_clean();
+}
+
+#[test]
+fn missing_bundle() {
+    let Some(env) = Env::new("bad-no-bundle") else { return };
+    let c = env.container("nob");
+    let out = c.create_in(&env.dir.join("no-such-bundle"), &[]);
+    assert_failed_cleanly(&env, &c, out);
+}
+
+#[test]
+fn missing_config_json() {
+    let Some(env) = Env::new("bad-no-config") else { return };
+    let bundle = env.subdir("empty-bundle");
+    let c = env.container("noc");
+    let out = c.create_in(&bundle, &[]);
+    assert_failed_cleanly(&env, &c, out);
+}
+
+#[test]
+fn malformed_config_json() {
+    let Some(env) = Env::new("bad-json") else { return };
+    let bundle = env.subdir("broken");
+    let c = env.container("json");
+    for text in ["{ \"ociVersion\": \"1.0.2\", \"process\": ", "not json at all", ""] {
+        fs::write(bundle.join("config.json"), text).unwrap();
+        let out = c.create_in(&bundle, &[]);
+        assert_failed_cleanly(&env, &c, out);
+    }
+    // Valid JSON of the wrong shape is malformed too.
+    fs::write(bundle.join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": 5}").unwrap();
+    let out = c.create_in(&bundle, &[]);
+    assert_failed_cleanly(&env, &c, out);
+}
+
+#[test]
+fn unsupported_oci_version_major() {
+    let Some(env) = Env::new("bad-oci-version") else { return };
+    env.set("/ociVersion", json!("2.0.0"));
+    let c = env.container("v2");
+    let out = c.create(&[]);
+    // runc 1.1.5 does not check ociVersion at all and creates the container; the issue asks
+    // fdbox to refuse an unknown major version, so the failure is asserted for fdbox only.
+    if is_runc() && out.success() {
+        return skip("runc accepts ociVersion 2.0.0; the refusal is checked for fdbox only");
+    }
+    assert_failed_cleanly(&env, &c, out);
+}
+
+#[test]
+fn missing_rootfs() {
+    let Some(env) = Env::new("bad-no-rootfs") else { return };
+    env.set("/root", json!({ "path": env.dir.join("no-such-rootfs"), "readonly": true }));
+    let c = env.container("nor");
+    let out = c.create(&[]);
+    assert_failed_cleanly(&env, &c, out);
+
+    // A relative root.path with nothing there, too.
+    env.set("/root", json!({ "path": "rootfs", "readonly": true }));
+    let out = c.create(&[]);
+    assert_failed_cleanly(&env, &c, out);
+}
+
+#[test]
+fn empty_process_args() {
+    let Some(env) = Env::new("bad-empty-args") else { return };
+    env.args(&[]);
+    let c = env.container("noargs");
+    let out = c.create(&[]);
+    assert_failed_cleanly(&env, &c, out);
+    // Same through `run`.
+    let out = c.run(&[]);
+    assert_failed_cleanly(&env, &c, out);
+}
+
+#[test]
+fn executable_not_found() {
+    let Some(env) = Env::new("bad-no-exe") else { return };
+    // Both a bare name looked up in PATH and an absolute path; both fail at create time (the
+    // process is never started), as runc does.
+    for exe in ["no-such-command", "/bin/no-such-binary"] {
+        env.args(&[exe]);
+        let c = env.container("noexe");
+        let out = c.create(&[]);
+        assert!(out.stderr.contains(exe), "the error does not name {exe}: {out}");
+        assert_failed_cleanly(&env, &c, out);
+        let out = c.run(&[]);
+        assert_failed_cleanly(&env, &c, out);
+    }
+}
+
+#[test]
+fn duplicate_id() {
+    let Some(env) = Env::new("bad-dup") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("dup");
+    c.create(&[]).ok();
+    let pid = c.pid();
+    let before = fs::read(c.state_dir().join("state.json")).ok();
+
+    let out = c.create(&[]);
+    out.fails_with_one_line();
+    let out = c.run(&["-d"]);
+    out.fails_with_one_line();
+
+    // The first container is untouched: same state, same init, nothing else started.
+    let st = c.state_ok();
+    assert_eq!(st["status"], "created", "{st}");
+    assert_eq!(st["pid"], pid, "{st}");
+    assert!(pid_alive(pid));
+    if before.is_some() {
+        assert_eq!(fs::read(c.state_dir().join("state.json")).ok(), before, "state.json rewritten");
+    }
+    assert_eq!(env.state_entries(), vec![c.id.clone()]);
+    // fdbox's init is a clone of fdbox and carries the test's mark from the start; runc's
+    // `runc init` gets a fresh environment, so before `start` it is not marked.
+    let expected: Vec<i32> = if is_fdbox() { vec![pid] } else { vec![] };
+    env.assert_only_processes(&expected);
+    env.assert_no_mounts();
+
+    drop(c);
+    env.assert_clean();
+}
+
+#[test]
+fn invalid_ids() {
+    let Some(env) = Env::new("bad-id") else { return };
+    for id in ["../x", "a/b", "..", ".", "", "/abs", "x y"] {
+        let c = Container::with_id(&env, id);
+        let out = c.create(&[]);
+        out.fails_with_one_line();
+        // Nothing was created anywhere: not under the root, not beside it.
+        assert!(env.state_entries().is_empty(), "{id:?}: {:?}", env.state_entries());
+        assert!(!env.dir.join("x").exists(), "{id:?} escaped the state dir");
+        env.assert_no_processes();
+        env.assert_no_mounts();
+    }
+    env.assert_clean();
+}
+
+#[test]
+fn delete_of_running_container_without_force() {
+    let Some(env) = Env::new("bad-delete-running") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("run");
+    let pid = c.create_and_start();
+    c.delete(&[]).fails_with_one_line();
+    // Still there and still running.
+    let st = c.state_ok();
+    assert_eq!(st["status"], "running", "{st}");
+    assert_eq!(st["pid"], pid);
+    assert!(pid_alive(pid));
+    assert!(c.state_dir().is_dir());
+    c.delete(&["-f"]).ok();
+    drop(c);
+    env.assert_clean();
+}
+
+#[test]
+fn commands_on_an_unknown_id() {
+    let Some(env) = Env::new("bad-unknown") else { return };
+    let id = env.id("ghost");
+    env.rt(&["kill", &id, "KILL"]).fails_with_one_line();
+    env.rt(&["kill", &id]).fails_with_one_line();
+    env.rt(&["start", &id]).fails_with_one_line();
+    env.rt(&["state", &id]).fails_with_one_line();
+    env.rt(&["delete", &id]).fails_with_one_line();
+    env.assert_clean();
+
+    // The same with an existing --root that holds another container.
+    env.args(&["sleep", "60"]);
+    let other = env.container("other");
+    other.create(&[]).ok();
+    env.rt(&["kill", &id, "KILL"]).fails_with_one_line();
+    env.rt(&["start", &id]).fails_with_one_line();
+    env.rt(&["state", &id]).fails_with_one_line();
+    assert_eq!(other.status(), "created", "the other container was disturbed");
+    drop(other);
+    env.assert_clean();
+}
+
+#[test]
+fn kill_of_a_stopped_container() {
+    let Some(env) = Env::new("bad-kill-stopped") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("stopped");
+    let pid = c.create_and_start();
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    wait_until(TIMEOUT, "the init to be gone", || (!pid_alive(pid)).then_some(()));
+    c.kill("KILL").fails_with_one_line();
+    c.kill("TERM").fails_with_one_line();
+    assert_eq!(c.status(), "stopped");
+    c.delete(&[]).ok();
+    drop(c);
+    env.assert_clean();
+}
+
+#[test]
+fn start_twice_fails() {
+    let Some(env) = Env::new("bad-start-twice") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("twice");
+    let pid = c.create_and_start();
+    c.start().fails_with_one_line();
+    assert_eq!(c.status(), "running");
+    assert_eq!(c.pid(), pid);
+    drop(c);
+    env.assert_clean();
+}
+
+#[test]
+fn unknown_signal_is_refused() {
+    let Some(env) = Env::new("bad-signal") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("sig");
+    let pid = c.create_and_start();
+    c.kill("NOSUCHSIG").fails_with_one_line();
+    c.kill("99999").fails_with_one_line();
+    assert_eq!(c.status(), "running");
+    assert!(pid_alive(pid));
+    drop(c);
+    env.assert_clean();
+}
+
+/// `--log FILE --log-format json`: a failing create leaves runc's JSON line
+/// `{"level":"error","msg":…,"time":RFC3339}` as the file's last line.
+#[test]
+fn json_log_of_a_failing_create() {
+    let Some(env) = Env::new("bad-json-log") else { return };
+    env.set("/root", json!({ "path": env.dir.join("no-such-rootfs"), "readonly": true }));
+    env.write_config();
+    let log = env.dir.join("runtime.log");
+    let id = env.id("log");
+    let c = Container::with_id(&env, id.clone());
+    let out = env.rt(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        env.bundle.to_str().unwrap(),
+        &id,
+    ]);
+    assert!(!out.success(), "{out}");
+    let text = fs::read_to_string(&log).unwrap_or_else(|e| panic!("no log file ({e}): {out}"));
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).expect("empty log file");
+    let entry: Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("last log line is not JSON ({e}): {last}"));
+    assert_eq!(entry["level"], "error", "{last}");
+    assert!(entry["msg"].as_str().is_some_and(|m| !m.is_empty()), "{last}");
+    let time = entry["time"].as_str().unwrap_or_default();
+    assert!(is_rfc3339(time), "time is not RFC 3339: {last}");
+    // Every line of the file is JSON in this format.
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(v["level"].is_string() && v["msg"].is_string() && v["time"].is_string(), "{line}");
+    }
+    drop(c);
+    env.assert_clean();
+}
