@@ -738,6 +738,14 @@ impl Env {
         self.spawn_cmd(cmd, args, None, true)
     }
 
+    /// `<prefix…> <runtime> --root <root> <args…>` in the background: for a wrapper such as
+    /// `sh -c 'exec 3>file; exec "$@"' file` that prepares fds the runtime inherits.
+    pub fn spawn_via<S: AsRef<OsStr>>(&self, prefix: &[&str], args: &[S]) -> Proc {
+        let mut cmd = Command::new(prefix[0]);
+        cmd.args(&prefix[1..]).arg(&runtime().bin).arg("--root").arg(&self.root);
+        self.spawn_cmd(cmd, args, None, true)
+    }
+
     /// `<runtime> --root <root> <args…>`, waited for.
     #[track_caller]
     pub fn rt<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
