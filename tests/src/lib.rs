@@ -517,10 +517,7 @@ impl Proc {
 
     /// Whether the process has exited (it is reaped then; `wait` still reports its status).
     pub fn has_exited(&mut self) -> bool {
-        match self.child.as_mut().map(|c| c.try_wait()) {
-            Some(Ok(None)) => false,
-            _ => true,
-        }
+        !matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
     }
 
     /// Send a signal to the runtime process itself (which this harness started).
