@@ -1,0 +1,1128 @@
+//! cgroups for fdbox: one interface over cgroup v2, v1 and hybrid hosts.
+//!
+//! A container's cgroup is held as directory fds — one per v1 hierarchy
+//! (plus the cgroup2 directory on a hybrid host), or one cgroup2 fd — and
+//! every control file is reached with `openat` relative to them. Only the
+//! hierarchy mount points are opened by absolute path, once.
+//!
+//! On pure v2 the runtime places processes at birth with
+//! `clone3(CLONE_INTO_CGROUP)` using [`Cgroup::clone_into_fd`]; elsewhere it
+//! calls [`Cgroup::attach`] before the process runs container code. Every
+//! container gets a fresh cgroup directory: since Linux 6.12, once
+//! `cgroup.kill` was written to a cgroup, children placed into it with
+//! CLONE_INTO_CGROUP die at birth.
+//!
+//! ```no_run
+//! # fn main() -> fdbox_cgroups::Result<()> {
+//! use fdbox_cgroups::{detect, Cgroup};
+//! let cg = Cgroup::create(detect()?, Some("/fdbox/demo"), "demo", None)?;
+//! // … clone3(CLONE_INTO_CGROUP, cg.clone_into_fd()) or cg.attach(pid) …
+//! let recorded = cg.path().to_string(); // into state.json
+//! let again = Cgroup::open(cg.layout(), &recorded)?;
+//! again.destroy()?;
+//! # Ok(()) }
+//! ```
+
+pub mod devices;
+mod dir;
+mod error;
+mod mounts;
+mod path;
+mod plan;
+pub mod stats;
+mod sys;
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
+use rustix::fs::OFlags;
+use rustix::io::Errno;
+use rustix::process::PidfdFlags;
+use serde::{Deserialize, Serialize};
+
+pub use rustix::process::{Pid, Signal};
+
+use crate::dir::{keyed, read_fd};
+pub use crate::dir::CgroupDir;
+pub use crate::error::{errno_name, Error, Result};
+pub use crate::path::DEFAULT_PARENT;
+use crate::plan::{Avail, Op, Target};
+pub use crate::plan::{blkio_to_io_weight, ignored_resources, shares_to_weight, swap_to_v2, Version};
+pub use crate::stats::Stats;
+
+/// How long freeze/thaw may take before it is an error.
+const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `destroy` retries `rmdir` while the last processes exit.
+const RMDIR_TIMEOUT: Duration = Duration::from_secs(3);
+/// How deep `pids` and `destroy` walk into cgroups a container made.
+const MAX_DEPTH: usize = 32;
+
+/// The cgroup layout of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Pure cgroup v2.
+    Unified,
+    /// Controllers on v1 hierarchies plus a cgroup2 mount (usually at
+    /// /sys/fs/cgroup/unified) that tracks processes and may hold some
+    /// controllers (hugetlb on the development host).
+    Hybrid,
+    /// Pure cgroup v1.
+    Legacy,
+}
+
+/// The layout of this host, from /proc/self/mountinfo: a cgroup2 mount
+/// only is `Unified`; v1 hierarchies with controllers only is `Legacy`;
+/// both is `Hybrid`.
+pub fn detect() -> Result<Layout> {
+    mounts::layout_of(&mounts::read_mountinfo()?)
+}
+
+/// One hierarchy's view of the container's cgroup.
+#[derive(Debug)]
+struct Hier {
+    /// `memory`, `cpu,cpuacct`, `name=systemd`; `""` for cgroup2.
+    key: String,
+    /// The v1 controllers of this hierarchy (empty for cgroup2).
+    controllers: Vec<String>,
+    /// The hierarchy's root (the mount point).
+    root: CgroupDir,
+    /// The cgroup's path relative to `root`, e.g. `fdbox/abc`.
+    rel: String,
+    /// The cgroup itself.
+    dir: CgroupDir,
+    /// Directories this object created, outermost first (the cgroup last).
+    created: Vec<String>,
+}
+
+impl Hier {
+    fn is_v2(&self) -> bool {
+        self.key.is_empty()
+    }
+}
+
+fn hier_name(key: &str) -> &str {
+    if key.is_empty() {
+        "cgroup2"
+    } else {
+        key
+    }
+}
+
+struct Root {
+    mount: mounts::Mount,
+    dir: CgroupDir,
+}
+
+/// Open the root of every hierarchy the layout uses and learn which
+/// controllers they offer.
+fn open_roots(layout: Layout) -> Result<(Vec<Root>, Avail)> {
+    let selected = mounts::select(&mounts::read_mountinfo()?, layout)?;
+    let mut roots = Vec::with_capacity(selected.len());
+    let mut avail = Avail::default();
+    for m in selected {
+        let key = m.key();
+        let dir = CgroupDir::open_root(&m.mountpoint, m.is_v2(), format!("{}:/", hier_name(&key)))?;
+        match &m.controllers {
+            None => {
+                let c = dir.read("cgroup.controllers")?;
+                avail.v2 = Some(c.split_whitespace().map(str::to_string).collect());
+            }
+            Some(c) => avail.v1.extend(c.iter().filter(|x| !x.starts_with("name=")).cloned()),
+        }
+        roots.push(Root { mount: m, dir });
+    }
+    Ok((roots, avail))
+}
+
+/// A directory being prepared by [`Cgroup::create`].
+struct Pending {
+    key: String,
+    controllers: Vec<String>,
+    root: CgroupDir,
+    comps: Vec<String>,
+    created: Vec<String>,
+    parent: Option<CgroupDir>,
+    existing: Option<CgroupDir>,
+    leaf: Option<CgroupDir>,
+}
+
+impl Pending {
+    fn label(&self, rel: &str) -> String {
+        format!("{}:/{rel}", hier_name(&self.key))
+    }
+
+    fn has_cpuset(&self) -> bool {
+        self.controllers.iter().any(|c| c == "cpuset")
+    }
+
+    /// Remove what was created, innermost first (failure cleanup).
+    fn undo(&self) {
+        for rel in self.created.iter().rev() {
+            let _ = self.root.rmdir(rel);
+        }
+    }
+}
+
+/// A new cgroup directory in a v1 cpuset hierarchy has empty cpuset.cpus
+/// and cpuset.mems, and no process can join it until they are set: copy
+/// them from the parent, as runc does.
+fn copy_cpuset(parent: &CgroupDir, child: &CgroupDir) -> Result<()> {
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        if !child.read(f)?.trim().is_empty() {
+            continue;
+        }
+        let v = parent.read(f)?;
+        let v = v.trim();
+        if v.is_empty() {
+            return Err(Error::Unsupported(format!(
+                "{f} of {} is empty, so its new child cgroup cannot get a cpuset",
+                parent.label()
+            )));
+        }
+        child.write(f, v)?;
+    }
+    Ok(())
+}
+
+/// Create the parents (as needed) and a fresh leaf in every hierarchy.
+/// Leaves that exist are checked for processes in *all* hierarchies before
+/// any is replaced, so an in-use cgroup is reported without side effects.
+fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
+    let openat = |label: String| move |e| Error::sys("openat2", label, e);
+    for p in pend.iter_mut() {
+        let n = p.comps.len();
+        let mut parent = p.root.open_sub(".", p.label("")).map_err(openat(p.label("")))?;
+        for i in 0..n.saturating_sub(1) {
+            let rel = p.comps[..=i].join("/");
+            let made = parent.mkdir(&p.comps[i])?;
+            if made {
+                p.created.push(rel.clone());
+            }
+            let child = parent.open_sub(&p.comps[i], p.label(&rel)).map_err(openat(p.label(&rel)))?;
+            if made && p.has_cpuset() {
+                copy_cpuset(&parent, &child)?;
+            }
+            parent = child;
+        }
+        let leaf_rel = p.comps.join("/");
+        let name = p.comps.last().map(String::as_str).unwrap_or_default();
+        match parent.open_sub(name, p.label(&leaf_rel)) {
+            Ok(d) => p.existing = Some(d),
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(openat(p.label(&leaf_rel))(e)),
+        }
+        p.parent = Some(parent);
+    }
+    for p in pend.iter() {
+        if let Some(d) = &p.existing {
+            let pids = d.procs_recursive(MAX_DEPTH)?;
+            if !pids.is_empty() {
+                return Err(Error::InUse {
+                    path: path.to_string(),
+                    reason: format!("{} process(es) in {}", pids.len(), d.label()),
+                });
+            }
+        }
+    }
+    for p in pend.iter_mut() {
+        let leaf_rel = p.comps.join("/");
+        let label = p.label(&leaf_rel);
+        if p.existing.take().is_some() {
+            // Empty but not ours: replace it, so nothing (a cgroup.kill,
+            // old limits, attached programs) carries over.
+            p.root.rmdir(&leaf_rel).map_err(|e| match e {
+                Errno::BUSY | Errno::NOTEMPTY => Error::InUse {
+                    path: path.to_string(),
+                    reason: format!("{label} has child cgroups"),
+                },
+                e => Error::sys("unlinkat", label.clone(), e),
+            })?;
+        }
+        let parent = p
+            .parent
+            .take()
+            .ok_or_else(|| Error::sys("mkdirat", label.clone(), Errno::NOENT))?;
+        let name = p.comps.last().map(String::as_str).unwrap_or_default();
+        if !parent.mkdir(name)? {
+            return Err(Error::InUse {
+                path: path.to_string(),
+                reason: format!("{label} was created concurrently by someone else"),
+            });
+        }
+        p.created.push(leaf_rel.clone());
+        let leaf = parent.open_sub(name, label.clone()).map_err(openat(label))?;
+        if p.has_cpuset() {
+            copy_cpuset(&parent, &leaf)?;
+        }
+        p.leaf = Some(leaf);
+    }
+    Ok(())
+}
+
+/// What `poll` waits on for OOM events, from [`Cgroup::oom_eventfd`].
+#[derive(Debug)]
+pub enum OomWatch {
+    /// v1: an eventfd registered through `cgroup.event_control` on
+    /// `memory.oom_control`. Readable (POLLIN) after each OOM in the cgroup
+    /// — and once more when the cgroup is removed, so check that the
+    /// container still exists (or that [`Cgroup::oom_kill_count`] grew).
+    V1Eventfd(OwnedFd),
+    /// v2: the cgroup's `memory.events`, which signals POLLPRI whenever a
+    /// counter in it changes; compare `oom_kill` with the last value.
+    V2MemoryEvents(OwnedFd),
+}
+
+impl AsFd for OomWatch {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            OomWatch::V1Eventfd(fd) | OomWatch::V2MemoryEvents(fd) => fd.as_fd(),
+        }
+    }
+}
+
+impl OomWatch {
+    /// The events to poll for.
+    pub fn poll_flags(&self) -> PollFlags {
+        match self {
+            OomWatch::V1Eventfd(_) => PollFlags::IN,
+            OomWatch::V2MemoryEvents(_) => PollFlags::PRI,
+        }
+    }
+
+    /// Call after `poll` reported readiness; re-arms the fd. v1: the number
+    /// of notifications since the last call (0 if none). v2: the current
+    /// `oom_kill` count of the cgroup.
+    pub fn acknowledge(&self) -> Result<u64> {
+        match self {
+            OomWatch::V1Eventfd(fd) => {
+                let mut b = [0u8; 8];
+                match rustix::io::read(fd, &mut b) {
+                    Ok(8) => Ok(u64::from_ne_bytes(b)),
+                    Ok(_) | Err(Errno::AGAIN) => Ok(0),
+                    Err(e) => Err(Error::sys("read", "oom eventfd", e)),
+                }
+            }
+            OomWatch::V2MemoryEvents(fd) => {
+                let s = read_fd(fd, 0).map_err(|errno| Error::Read {
+                    file: "memory.events".into(),
+                    errno,
+                })?;
+                Ok(keyed(&s, "oom_kill").unwrap_or(0))
+            }
+        }
+    }
+}
+
+enum Freezer<'a> {
+    V1(&'a CgroupDir),
+    V2(&'a CgroupDir),
+}
+
+/// A container's cgroup, held as directory fds.
+#[derive(Debug)]
+pub struct Cgroup {
+    layout: Layout,
+    path: String,
+    hiers: Vec<Hier>,
+    avail: Avail,
+}
+
+impl Cgroup {
+    /// Create the container's cgroup and apply `resources`.
+    ///
+    /// `cgroups_path` is `linux.cgroupsPath`: absolute from each hierarchy
+    /// root; relative below the runtime's own cgroup (v1, and the cgroup2
+    /// directory of a hybrid host) or below its parent (pure v2), as runc;
+    /// absent or empty: `/fdbox/<id>`. `..` anywhere is refused.
+    ///
+    /// The cgroup directory is always fresh: an existing one with processes
+    /// (in it or below it) is "already in use"; an existing empty one is
+    /// removed and made again. Missing parents are created and removed
+    /// again by [`Cgroup::destroy`] if empty. The device allowlist is always
+    /// applied (deny all, the spec's rules, runc's default devices). On any
+    /// error nothing is left behind.
+    pub fn create(
+        layout: Layout,
+        cgroups_path: Option<&str>,
+        id: &str,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Cgroup> {
+        let spec = path::parse(cgroups_path, id)?;
+        let (roots, avail) = open_roots(layout)?;
+        // Check everything the bundle asks for before touching the tree.
+        let ops = match resources {
+            Some(r) => plan::plan(r, &avail)?,
+            None => Vec::new(),
+        };
+        let spec_rules = resources.and_then(|r| r.devices().as_deref()).unwrap_or(&[]);
+        let rules = devices::rules(spec_rules)?;
+        let own = match spec {
+            path::Spec::Relative(_) => mounts::read_own_cgroups()?,
+            path::Spec::Absolute(_) => Vec::new(),
+        };
+        let mut resolved = Vec::with_capacity(roots.len());
+        let mut pend = Vec::with_capacity(roots.len());
+        for r in roots {
+            let key = r.mount.key();
+            let own_path = own.iter().find(|(k, _)| *k == key).map(|(_, p)| p.as_str());
+            let p = path::resolve_one(
+                &spec,
+                &path::Base {
+                    key: &key,
+                    mount_root: &r.mount.root,
+                    own: own_path,
+                    parent_of_own: layout == Layout::Unified,
+                },
+            )?;
+            pend.push(Pending {
+                key: key.clone(),
+                controllers: r.mount.controllers.clone().unwrap_or_default(),
+                root: r.dir,
+                comps: path::components(&p)?,
+                created: Vec::new(),
+                parent: None,
+                existing: None,
+                leaf: None,
+            });
+            resolved.push((key, p));
+        }
+        let encoded = path::Resolved(resolved).encode();
+        if let Err(e) = make_fresh(&mut pend, &encoded) {
+            pend.iter().for_each(Pending::undo);
+            return Err(e);
+        }
+        let mut hiers = Vec::with_capacity(pend.len());
+        for p in pend {
+            let rel = p.comps.join("/");
+            let Some(dir) = p.leaf else {
+                p.undo();
+                continue;
+            };
+            hiers.push(Hier {
+                key: p.key,
+                controllers: p.controllers,
+                root: p.root,
+                rel,
+                dir,
+                created: p.created,
+            });
+        }
+        let cg = Cgroup {
+            layout,
+            path: encoded,
+            hiers,
+            avail,
+        };
+        let devices_wanted = !spec_rules.is_empty();
+        let res = (|| {
+            if layout == Layout::Unified {
+                // as runc: every controller the root offers, best effort
+                let all = cg.avail.v2.clone().unwrap_or_default();
+                cg.enable_v2(&all, false)?;
+            }
+            cg.apply(&ops, Some(&rules), devices_wanted)
+        })();
+        match res {
+            Ok(()) => Ok(cg),
+            Err(e) => {
+                // the original error matters more than a failed cleanup
+                let _ = cg.destroy();
+                Err(e)
+            }
+        }
+    }
+
+    /// Open an existing cgroup by the path [`Cgroup::path`] returned.
+    pub fn open(layout: Layout, resolved_path: &str) -> Result<Cgroup> {
+        let (roots, avail) = open_roots(layout)?;
+        let mut hiers = Vec::with_capacity(roots.len());
+        for r in roots {
+            let key = r.mount.key();
+            let p = path::Resolved::decode_for(resolved_path, &key)?;
+            let rel = p.trim_start_matches('/').to_string();
+            let label = format!("{}:{p}", hier_name(&key));
+            let dir = r
+                .dir
+                .open_sub(&rel, label.clone())
+                .map_err(|e| Error::sys("openat2", label, e))?;
+            hiers.push(Hier {
+                key,
+                controllers: r.mount.controllers.unwrap_or_default(),
+                root: r.dir,
+                rel,
+                dir,
+                created: Vec::new(),
+            });
+        }
+        Ok(Cgroup {
+            layout,
+            path: resolved_path.to_string(),
+            hiers,
+            avail,
+        })
+    }
+
+    /// The layout this cgroup was created or opened with.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The resolved path to record (e.g. in state.json) for
+    /// [`Cgroup::open`]: `/fdbox/<id>`, or per-hierarchy lines when a
+    /// relative cgroupsPath resolved differently per hierarchy.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The cgroup2 directory for `clone3(CLONE_INTO_CGROUP)`, on pure v2
+    /// only (elsewhere v1 controllers need [`Cgroup::attach`]).
+    pub fn clone_into_fd(&self) -> Option<BorrowedFd<'_>> {
+        match self.layout {
+            Layout::Unified => self.v2_dir().map(AsFd::as_fd),
+            Layout::Hybrid | Layout::Legacy => None,
+        }
+    }
+
+    /// Move a process (its whole thread group) into the cgroup in every
+    /// hierarchy by writing `cgroup.procs`.
+    pub fn attach(&self, pid: Pid) -> Result<()> {
+        let v = pid.as_raw_pid().to_string();
+        for h in &self.hiers {
+            h.dir.write("cgroup.procs", &v)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn v1_dir(&self, ctrl: &str) -> Option<&CgroupDir> {
+        self.hiers
+            .iter()
+            .find(|h| h.controllers.iter().any(|c| c == ctrl))
+            .map(|h| &h.dir)
+    }
+
+    pub(crate) fn v2_dir(&self) -> Option<&CgroupDir> {
+        self.hiers.iter().find(|h| h.is_v2()).map(|h| &h.dir)
+    }
+
+    fn v2_hier(&self) -> Option<&Hier> {
+        self.hiers.iter().find(|h| h.is_v2())
+    }
+
+    /// Enable `ctrls` in `cgroup.subtree_control` of every ancestor of the
+    /// cgroup2 directory (the root included), where not yet enabled.
+    /// `strict`: a controller that cannot be enabled is an error.
+    fn enable_v2(&self, ctrls: &[String], strict: bool) -> Result<()> {
+        if ctrls.is_empty() {
+            return Ok(());
+        }
+        let Some(h) = self.v2_hier() else {
+            return Err(Error::Unsupported(format!(
+                "{}: no cgroup v2 hierarchy in this layout",
+                ctrls.join(", ")
+            )));
+        };
+        let comps = path::components(&h.rel)?;
+        let mut cur = h
+            .root
+            .open_sub(".", "cgroup2:/".into())
+            .map_err(|e| Error::sys("openat2", "cgroup2:/", e))?;
+        for (i, name) in comps.iter().enumerate() {
+            let available = cur.read("cgroup.controllers")?;
+            let enabled = cur.read("cgroup.subtree_control")?;
+            for c in ctrls {
+                if enabled.split_whitespace().any(|e| e == c) {
+                    continue;
+                }
+                if !available.split_whitespace().any(|a| a == c) {
+                    if strict {
+                        return Err(Error::Unsupported(format!(
+                            "{c}: controller not available in {} (cgroup.controllers: {})",
+                            cur.label(),
+                            available.trim()
+                        )));
+                    }
+                    continue;
+                }
+                match cur.write("cgroup.subtree_control", &format!("+{c}")) {
+                    Ok(()) => {}
+                    Err(e) if strict => return Err(e),
+                    Err(_) => {}
+                }
+            }
+            let rel = comps[..=i].join("/");
+            cur = cur
+                .open_sub(name, format!("cgroup2:/{rel}"))
+                .map_err(|e| Error::sys("openat2", format!("cgroup2:/{rel}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Change limits of a live cgroup. Only what `resources` sets changes;
+    /// `devices`, when present, replaces the whole allowlist.
+    pub fn update(&self, resources: &LinuxResources) -> Result<()> {
+        let ops = plan::plan(resources, &self.avail)?;
+        let rules = match resources.devices() {
+            Some(d) => Some(devices::rules(d)?),
+            None => None,
+        };
+        let wanted = resources.devices().is_some();
+        self.apply(&ops, rules.as_deref(), wanted)
+    }
+
+    /// Enable the v2 controllers the ops need, set devices, run the ops.
+    fn apply(&self, ops: &[Op], rules: Option<&[devices::Rule]>, devices_wanted: bool) -> Result<()> {
+        let mut need: Vec<String> = ops
+            .iter()
+            .map(Op::target)
+            .filter(|t| t.ver == Version::V2 && t.ctrl != "cgroup")
+            .map(|t| t.ctrl.clone())
+            .collect();
+        need.sort();
+        need.dedup();
+        self.enable_v2(&need, true)?;
+        if let Some(rules) = rules {
+            self.apply_devices(rules, devices_wanted)?;
+        }
+        for op in ops {
+            self.execute(op)?;
+        }
+        Ok(())
+    }
+
+    fn apply_devices(&self, rules: &[devices::Rule], wanted: bool) -> Result<()> {
+        if let Some(d) = self.v1_dir("devices") {
+            // deny everything, then the rules in order
+            d.write("devices.deny", "a")?;
+            for r in rules {
+                d.write(r.v1_file(), &r.v1_string())?;
+            }
+            return Ok(());
+        }
+        if self.layout != Layout::Legacy {
+            if let Some(d) = self.v2_dir() {
+                return self.attach_device_program(d, rules);
+            }
+        }
+        if wanted {
+            return Err(Error::Unsupported(
+                "linux.resources.devices: no devices cgroup hierarchy is mounted".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Load the allowlist as a cgroup device program, attach it, then
+    /// detach the programs it replaces (so there is no unprotected gap).
+    fn attach_device_program(&self, d: &CgroupDir, rules: &[devices::Rule]) -> Result<()> {
+        let old = sys::query_device_programs(d.as_fd())
+            .map_err(|e| Error::sys("bpf(BPF_PROG_QUERY)", d.label(), e))?;
+        let prog = sys::load_device_program(&devices::program(rules)).map_err(|(e, log)| {
+            let what = if log.is_empty() {
+                "device program".to_string()
+            } else {
+                format!("device program (verifier: {log})")
+            };
+            Error::sys("bpf(BPF_PROG_LOAD)", what, e)
+        })?;
+        sys::attach_device_program(d.as_fd(), prog.as_fd())
+            .map_err(|e| Error::sys("bpf(BPF_PROG_ATTACH)", d.label(), e))?;
+        for id in old {
+            let fd = match sys::prog_fd_by_id(id) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(Error::sys("bpf(BPF_PROG_GET_FD_BY_ID)", id.to_string(), e)),
+            };
+            match sys::detach_device_program(d.as_fd(), fd.as_fd()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(Error::sys("bpf(BPF_PROG_DETACH)", d.label(), e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn dir_for(&self, t: &Target) -> Result<&CgroupDir> {
+        let d = match t.ver {
+            Version::V1 => self.v1_dir(&t.ctrl),
+            Version::V2 => self.v2_dir(),
+        };
+        d.ok_or_else(|| Error::Unsupported(format!("{}: no {:?} hierarchy for it", t.ctrl, t.ver)))
+    }
+
+    fn execute(&self, op: &Op) -> Result<()> {
+        let d = self.dir_for(op.target())?;
+        let is_inval = |e: &Error| matches!(e, Error::Write { errno, .. } if *errno == Errno::INVAL);
+        match op {
+            Op::Write { file, value, .. } => d.write(file, value),
+            Op::WriteVerify { file, value, .. } => {
+                d.write(file, value)?;
+                let got = d.read(file)?;
+                if got.trim() != value {
+                    return Err(Error::InvalidResource {
+                        what: file.clone(),
+                        reason: format!("the kernel stored {} instead of {value} (out of range)", got.trim()),
+                    });
+                }
+                Ok(())
+            }
+            Op::WriteFirst { what, alts, .. } => {
+                for (f, v) in alts {
+                    if d.exists(f) {
+                        return d.write(f, v);
+                    }
+                }
+                let files: Vec<&str> = alts.iter().map(|(f, _)| f.as_str()).collect();
+                Err(Error::Unsupported(format!(
+                    "{what}: not supported here (none of {} exists in {})",
+                    files.join(", "),
+                    d.label()
+                )))
+            }
+            Op::WriteIfExists { file, value, .. } => {
+                if d.exists(file) {
+                    d.write(file, value)?;
+                }
+                Ok(())
+            }
+            Op::MemoryV1 { limit, swap, .. } => {
+                let (limit, mut swap) = (*limit, *swap);
+                // unlimited memory without a swap value: unlimited swap too
+                if limit == -1 && swap == 0 {
+                    swap = -1;
+                }
+                if swap != 0 && !d.exists("memory.memsw.limit_in_bytes") {
+                    if swap != -1 {
+                        return Err(Error::Unsupported(
+                            "memory.memsw.limit_in_bytes (memory.swap): swap accounting is not enabled in this kernel"
+                                .into(),
+                        ));
+                    }
+                    swap = 0;
+                }
+                // The kernel keeps limit <= memsw: raise memsw first when
+                // it grows beyond the current limit.
+                if limit != 0 && swap != 0 {
+                    let cur = d.read_u64("memory.limit_in_bytes")?;
+                    if swap == -1 || u64::try_from(swap).is_ok_and(|s| cur < s) {
+                        d.write("memory.memsw.limit_in_bytes", &swap.to_string())?;
+                        return d.write("memory.limit_in_bytes", &limit.to_string());
+                    }
+                }
+                if limit != 0 {
+                    d.write("memory.limit_in_bytes", &limit.to_string())?;
+                }
+                if swap != 0 {
+                    d.write("memory.memsw.limit_in_bytes", &swap.to_string())?;
+                }
+                Ok(())
+            }
+            Op::MemoryCheckV2 { limit, .. } => {
+                let cur = d.read_u64("memory.current")?;
+                if u64::try_from(*limit).is_ok_and(|l| cur >= l) {
+                    return Err(Error::InvalidResource {
+                        what: "memory.max".into(),
+                        reason: format!("{limit} is not above the current usage {cur} (checkBeforeUpdate)"),
+                    });
+                }
+                Ok(())
+            }
+            Op::CpuV1 { period, quota, burst, .. } => {
+                // A smaller period or a larger burst can be refused until
+                // the quota changes: retry those after the quota.
+                let mut retry_period = false;
+                if *period != 0 {
+                    match d.write("cpu.cfs_period_us", &period.to_string()) {
+                        Err(e) if is_inval(&e) && *quota != 0 => retry_period = true,
+                        r => r?,
+                    }
+                }
+                let mut retry_burst = false;
+                if let Some(b) = burst {
+                    match d.write("cpu.cfs_burst_us", &b.to_string()) {
+                        Err(e) if is_inval(&e) && *quota != 0 => retry_burst = true,
+                        r => r?,
+                    }
+                }
+                if *quota != 0 {
+                    d.write("cpu.cfs_quota_us", &quota.to_string())?;
+                    if retry_period {
+                        d.write("cpu.cfs_period_us", &period.to_string())?;
+                    }
+                    if let (true, Some(b)) = (retry_burst, burst) {
+                        d.write("cpu.cfs_burst_us", &b.to_string())?;
+                    }
+                }
+                Ok(())
+            }
+            Op::CpuV2 { period, quota, burst, .. } => {
+                let bandwidth = *quota != 0 || *period != 0;
+                let mut retry_burst = false;
+                if let Some(b) = burst {
+                    match d.write("cpu.max.burst", &b.to_string()) {
+                        Err(e) if is_inval(&e) && bandwidth => retry_burst = true,
+                        r => r?,
+                    }
+                }
+                if bandwidth {
+                    let q = match *quota {
+                        q if q > 0 => q.to_string(),
+                        -1 => "max".to_string(),
+                        // only the period changes: keep the current quota
+                        _ => d
+                            .read("cpu.max")?
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or("max")
+                            .to_string(),
+                    };
+                    let v = if *period != 0 { format!("{q} {period}") } else { q };
+                    d.write("cpu.max", &v)?;
+                    if let (true, Some(b)) = (retry_burst, burst) {
+                        d.write("cpu.max.burst", &b.to_string())?;
+                    }
+                }
+                Ok(())
+            }
+            Op::Unified { key, value, .. } => {
+                let lines: Vec<&str> = if value.contains('\n') {
+                    value.lines().filter(|l| !l.trim().is_empty()).collect()
+                } else {
+                    vec![value.as_str()]
+                };
+                for l in lines {
+                    d.write(key, l).map_err(|e| match e {
+                        Error::Unsupported(_) => Error::Unsupported(format!(
+                            "unified key {key:?}: {} has no such file",
+                            d.label()
+                        )),
+                        e => e,
+                    })?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn freezer(&self) -> Result<Freezer<'_>> {
+        if self.layout != Layout::Unified {
+            if let Some(d) = self.v1_dir("freezer") {
+                return Ok(Freezer::V1(d));
+            }
+        }
+        match self.v2_dir() {
+            Some(d) => Ok(Freezer::V2(d)),
+            None => Err(Error::Unsupported(
+                "freezer: no v1 freezer hierarchy is mounted and there is no cgroup v2".into(),
+            )),
+        }
+    }
+
+    /// Freeze every process of the cgroup and wait until the kernel says
+    /// frozen (v1 `freezer.state` FROZEN, v2 `cgroup.events` frozen 1).
+    pub fn freeze(&self) -> Result<()> {
+        match self.freezer()? {
+            Freezer::V1(d) => freeze_v1(d),
+            Freezer::V2(d) => set_frozen_v2(d, true),
+        }
+    }
+
+    /// Thaw the cgroup and wait until it is.
+    pub fn thaw(&self) -> Result<()> {
+        match self.freezer()? {
+            Freezer::V1(d) => thaw_v1(d),
+            Freezer::V2(d) => set_frozen_v2(d, false),
+        }
+    }
+
+    /// Whether the cgroup is (completely) frozen.
+    pub fn is_frozen(&self) -> Result<bool> {
+        match self.freezer()? {
+            Freezer::V1(d) => Ok(d.read("freezer.state")?.trim() == "FROZEN"),
+            Freezer::V2(d) => Ok(keyed(&d.read("cgroup.events")?, "frozen") == Some(1)),
+        }
+    }
+
+    fn procs_dir(&self) -> Result<&CgroupDir> {
+        if self.layout == Layout::Unified {
+            if let Some(d) = self.v2_dir() {
+                return Ok(d);
+            }
+        }
+        ["pids", "freezer", "memory", "cpu", "devices"]
+            .iter()
+            .find_map(|c| self.v1_dir(c))
+            .or_else(|| self.hiers.first().map(|h| &h.dir))
+            .ok_or_else(|| Error::NoHierarchy("the cgroup has no hierarchy".into()))
+    }
+
+    /// Every process in the cgroup and the cgroups below it, as host pids,
+    /// sorted.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let mut v = self.procs_dir()?.procs_recursive(MAX_DEPTH)?;
+        v.sort_unstable();
+        v.dedup();
+        Ok(v)
+    }
+
+    /// Signal every process of the cgroup. SIGKILL on pure v2 writes
+    /// `cgroup.kill`. Otherwise the cgroup is frozen (so nothing forks or
+    /// exits and reuses a pid meanwhile), each member is opened with
+    /// `pidfd_open` and — if still a member afterwards — signalled through
+    /// its pidfd, and the cgroup is thawed again (always for SIGKILL, so the
+    /// processes can die; otherwise only if it was not frozen before).
+    pub fn kill_all(&self, sig: Signal) -> Result<()> {
+        if self.layout == Layout::Unified && sig == Signal::KILL {
+            if let Some(d) = self.v2_dir() {
+                if d.exists("cgroup.kill") {
+                    return d.write("cgroup.kill", "1");
+                }
+            }
+        }
+        let has_freezer = self.freezer().is_ok();
+        let was_frozen = has_freezer && self.is_frozen()?;
+        let froze = if has_freezer && !was_frozen {
+            self.freeze()
+        } else {
+            Ok(())
+        };
+        let signalled = self.signal_members(sig);
+        let thawed = if has_freezer && (!was_frozen || sig == Signal::KILL) {
+            self.thaw()
+        } else {
+            Ok(())
+        };
+        froze.and(signalled).and(thawed)
+    }
+
+    fn signal_members(&self, sig: Signal) -> Result<()> {
+        let mut fds = Vec::new();
+        for p in self.pids()? {
+            let Some(pid) = Pid::from_raw(p) else { continue };
+            match rustix::process::pidfd_open(pid, PidfdFlags::empty()) {
+                Ok(fd) => fds.push((p, fd)),
+                Err(Errno::SRCH) => {}
+                Err(e) => return Err(Error::sys("pidfd_open", p.to_string(), e)),
+            }
+        }
+        // A pid listed again after its pidfd was opened was a member when
+        // the pidfd was taken (or the pidfd points to an exited process,
+        // which a signal does not reach): no stranger gets the signal.
+        let again = self.pids()?;
+        for (p, fd) in fds {
+            if again.binary_search(&p).is_err() {
+                continue;
+            }
+            match rustix::process::pidfd_send_signal(&fd, sig) {
+                Ok(()) | Err(Errno::SRCH) => {}
+                Err(e) => return Err(Error::sys("pidfd_send_signal", p.to_string(), e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Usage figures shaped like runc's `events --stats` data.
+    pub fn stats(&self) -> Result<Stats> {
+        stats::collect(self)
+    }
+
+    fn memory_dir(&self) -> Option<(&CgroupDir, Version)> {
+        if let Some(d) = self.v1_dir("memory") {
+            return Some((d, Version::V1));
+        }
+        self.v2_dir()
+            .filter(|d| d.exists("memory.events"))
+            .map(|d| (d, Version::V2))
+    }
+
+    /// An fd to poll for OOM events, `None` without a memory controller.
+    /// See [`OomWatch`] for what each kind means.
+    pub fn oom_eventfd(&self) -> Result<Option<OomWatch>> {
+        match self.memory_dir() {
+            None => Ok(None),
+            Some((d, Version::V1)) => {
+                let efd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
+                    .map_err(|e| Error::sys("eventfd", "oom notification", e))?;
+                let ofd = d.open_file("memory.oom_control", OFlags::RDONLY).map_err(|errno| Error::Read {
+                    file: "memory.oom_control".into(),
+                    errno,
+                })?;
+                // The kernel takes its own references during the write;
+                // `ofd` may be closed afterwards.
+                d.write(
+                    "cgroup.event_control",
+                    &format!("{} {}", efd.as_raw_fd(), ofd.as_raw_fd()),
+                )?;
+                Ok(Some(OomWatch::V1Eventfd(efd)))
+            }
+            Some((d, Version::V2)) => {
+                let fd = d.open_file("memory.events", OFlags::RDONLY).map_err(|errno| Error::Read {
+                    file: "memory.events".into(),
+                    errno,
+                })?;
+                Ok(Some(OomWatch::V2MemoryEvents(fd)))
+            }
+        }
+    }
+
+    /// How many processes of the cgroup the OOM killer killed
+    /// (`oom_kill` of v1 memory.oom_control or v2 memory.events).
+    pub fn oom_kill_count(&self) -> Result<u64> {
+        match self.memory_dir() {
+            Some((d, Version::V1)) => Ok(keyed(&d.read("memory.oom_control")?, "oom_kill").unwrap_or(0)),
+            Some((d, Version::V2)) => Ok(keyed(&d.read("memory.events")?, "oom_kill").unwrap_or(0)),
+            None => Err(Error::Unsupported("memory: no memory controller for this cgroup".into())),
+        }
+    }
+
+    /// Remove the cgroup in every hierarchy: first cgroups the container
+    /// created below it, then the cgroup itself (retrying while the last
+    /// processes exit), then the parents this object created, if empty.
+    /// Every hierarchy is tried; the first error is returned.
+    pub fn destroy(self) -> Result<()> {
+        let deadline = Instant::now() + RMDIR_TIMEOUT;
+        let mut first: Option<Error> = None;
+        for h in &self.hiers {
+            if let Err(e) = remove_tree(&h.root, &h.dir, &h.rel, hier_name(&h.key), deadline, MAX_DEPTH) {
+                first.get_or_insert(e);
+                continue;
+            }
+            for rel in h.created.iter().rev().filter(|r| **r != h.rel) {
+                match h.root.rmdir(rel) {
+                    Ok(()) | Err(Errno::NOENT) => {}
+                    // someone else's cgroup appeared in it: keep it
+                    Err(Errno::BUSY) | Err(Errno::NOTEMPTY) => break,
+                    Err(e) => {
+                        first.get_or_insert(Error::sys("unlinkat", format!("{}:/{rel}", hier_name(&h.key)), e));
+                        break;
+                    }
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+}
+
+fn remove_tree(root: &CgroupDir, dir: &CgroupDir, rel: &str, hname: &str, deadline: Instant, depth: usize) -> Result<()> {
+    let label = format!("{hname}:/{rel}");
+    if depth > 0 {
+        let children = match dir.children() {
+            Ok(c) => c,
+            Err(e) if e.errno() == Some(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for c in children {
+            let sub_rel = format!("{rel}/{c}");
+            match dir.open_sub(&c, format!("{hname}:/{sub_rel}")) {
+                Ok(sub) => remove_tree(root, &sub, &sub_rel, hname, deadline, depth - 1)?,
+                Err(Errno::NOENT) => {}
+                Err(e) => return Err(Error::sys("openat2", format!("{hname}:/{sub_rel}"), e)),
+            }
+        }
+    }
+    loop {
+        match root.rmdir(rel) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::BUSY) if Instant::now() < deadline => sleep(Duration::from_millis(10)),
+            Err(Errno::BUSY) => {
+                let pids = dir
+                    .procs()
+                    .map(|p| p.iter().map(i32::to_string).collect::<Vec<_>>().join(" "))
+                    .unwrap_or_default();
+                return Err(Error::Busy { path: label, pids });
+            }
+            Err(e) => return Err(Error::sys("unlinkat", label, e)),
+        }
+    }
+}
+
+fn freeze_v1(d: &CgroupDir) -> Result<()> {
+    let start = Instant::now();
+    let mut i = 0u32;
+    loop {
+        // Tasks can get stuck FREEZING; thawing now and then and writing
+        // FROZEN again unsticks them (as runc does).
+        if i % 50 == 49 {
+            d.write("freezer.state", "THAWED")?;
+            sleep(Duration::from_millis(10));
+        }
+        d.write("freezer.state", "FROZEN")?;
+        let state = d.read("freezer.state")?;
+        match state.trim() {
+            "FROZEN" => return Ok(()),
+            "FREEZING" => {}
+            other => {
+                return Err(Error::Parse {
+                    file: d.name_of("freezer.state"),
+                    content: other.to_string(),
+                })
+            }
+        }
+        if start.elapsed() >= FREEZE_TIMEOUT {
+            let _ = d.write("freezer.state", "THAWED");
+            return Err(Error::Timeout {
+                file: "freezer.state".into(),
+                want: "FROZEN",
+                ms: FREEZE_TIMEOUT.as_millis() as u64,
+            });
+        }
+        sleep(Duration::from_millis(if i % 25 == 24 { 10 } else { 1 }));
+        i += 1;
+    }
+}
+
+fn thaw_v1(d: &CgroupDir) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        d.write("freezer.state", "THAWED")?;
+        if d.read("freezer.state")?.trim() == "THAWED" {
+            return Ok(());
+        }
+        if start.elapsed() >= FREEZE_TIMEOUT {
+            return Err(Error::Timeout {
+                file: "freezer.state".into(),
+                want: "THAWED",
+                ms: FREEZE_TIMEOUT.as_millis() as u64,
+            });
+        }
+        sleep(Duration::from_millis(1));
+    }
+}
+
+/// Write cgroup.freeze and wait on cgroup.events (POLLPRI on change).
+fn set_frozen_v2(d: &CgroupDir, frozen: bool) -> Result<()> {
+    d.write("cgroup.freeze", if frozen { "1" } else { "0" })?;
+    let ev = d.open_file("cgroup.events", OFlags::RDONLY).map_err(|errno| Error::Read {
+        file: d.name_of("cgroup.events"),
+        errno,
+    })?;
+    let start = Instant::now();
+    loop {
+        let s = read_fd(&ev, 0).map_err(|errno| Error::Read {
+            file: d.name_of("cgroup.events"),
+            errno,
+        })?;
+        if keyed(&s, "frozen") == Some(u64::from(frozen)) {
+            return Ok(());
+        }
+        let left = FREEZE_TIMEOUT.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Err(Error::Timeout {
+                file: d.name_of("cgroup.events"),
+                want: if frozen { "frozen 1" } else { "frozen 0" },
+                ms: FREEZE_TIMEOUT.as_millis() as u64,
+            });
+        }
+        let ts = Timespec {
+            tv_sec: left.as_secs() as _,
+            tv_nsec: left.subsec_nanos() as _,
+        };
+        let mut fds = [PollFd::new(&ev, PollFlags::PRI)];
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(Error::sys("poll", d.name_of("cgroup.events"), e)),
+        }
+    }
+}
