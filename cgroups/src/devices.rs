@@ -200,24 +200,29 @@ pub fn program(rules: &[Rule]) -> Vec<Insn> {
         insn(LDX_MEM_W, 5, 1, 8, 0),
     ];
     for r in rules.iter().rev() {
+        if r.kind == Kind::All {
+            // matches everything: the verdict, and nothing after it runs
+            // (the verifier refuses unreachable instructions)
+            p.push(insn(ALU64_MOV_K, 0, 0, 0, i32::from(r.allow)));
+            p.push(insn(JMP_EXIT, 0, 0, 0, 0));
+            return p;
+        }
         let mut checks: Vec<Vec<Insn>> = Vec::new();
-        if r.kind != Kind::All {
-            let t = if r.kind == Kind::Block { DEV_BLOCK } else { DEV_CHAR };
-            checks.push(vec![insn(JMP_JNE_K, 2, 0, 0, t as i32)]);
-            if r.access & ACC_ALL != ACC_ALL {
-                // every requested bit must be in the rule: (r3 & acc) == r3
-                checks.push(vec![
-                    insn(ALU64_MOV_X, 1, 3, 0, 0),
-                    insn(ALU64_AND_K, 1, 0, 0, r.access as i32),
-                    insn(JMP_JNE_X, 1, 3, 0, 0),
-                ]);
-            }
-            if let Some(m) = r.major {
-                checks.push(vec![insn(JMP_JNE_K, 4, 0, 0, m as i32)]);
-            }
-            if let Some(m) = r.minor {
-                checks.push(vec![insn(JMP_JNE_K, 5, 0, 0, m as i32)]);
-            }
+        let t = if r.kind == Kind::Block { DEV_BLOCK } else { DEV_CHAR };
+        checks.push(vec![insn(JMP_JNE_K, 2, 0, 0, t as i32)]);
+        if r.access & ACC_ALL != ACC_ALL {
+            // every requested bit must be in the rule: (r3 & acc) == r3
+            checks.push(vec![
+                insn(ALU64_MOV_X, 1, 3, 0, 0),
+                insn(ALU64_AND_K, 1, 0, 0, r.access as i32),
+                insn(JMP_JNE_X, 1, 3, 0, 0),
+            ]);
+        }
+        if let Some(m) = r.major {
+            checks.push(vec![insn(JMP_JNE_K, 4, 0, 0, m as i32)]);
+        }
+        if let Some(m) = r.minor {
+            checks.push(vec![insn(JMP_JNE_K, 5, 0, 0, m as i32)]);
         }
         let block_len: usize = checks.iter().map(Vec::len).sum::<usize>() + 2;
         let mut pos = 0usize;
@@ -323,6 +328,26 @@ mod tests {
         assert_eq!(simulate(&p, DEV_BLOCK, rw, 8, 0), Some(0), "sda write");
         assert_eq!(simulate(&p, DEV_BLOCK, ACC_READ, 8, 1), Some(0), "sda1 denied later");
         assert_eq!(simulate(&p, DEV_BLOCK, ACC_READ, 259, 0), Some(0), "nvme");
+    }
+
+    #[test]
+    fn program_has_no_unreachable_code() {
+        // the usual spec: deny all first; it becomes the final verdict
+        let r = rules(&[spec(false, LinuxDeviceType::A, None, None, "rwm")]).unwrap_or_default();
+        let p = program(&r);
+        let exits = p.iter().filter(|i| i.code == JMP_EXIT).count();
+        assert_eq!(exits, DEFAULT_RULES.len() + 1, "one exit per rule, no default tail");
+        assert_eq!(p.last().map(|i| i.code), Some(JMP_EXIT));
+        assert_eq!(simulate(&p, DEV_CHAR, ACC_READ, 1, 11), Some(0));
+        // rules before an allow-all are dead and not emitted
+        let r = rules(&[
+            spec(false, LinuxDeviceType::C, Some(7), Some(77), "rwm"),
+            spec(true, LinuxDeviceType::A, None, None, "rwm"),
+        ])
+        .unwrap_or_default();
+        let p = program(&r);
+        assert!(!p.iter().any(|i| i.code == JMP_JNE_K && i.imm == 77));
+        assert_eq!(simulate(&p, DEV_CHAR, ACC_READ, 7, 77), Some(1));
     }
 
     #[test]

@@ -1005,8 +1005,23 @@ impl Cgroup {
     }
 }
 
+/// Whether `rel` below `root` still names the directory `dir` holds (not a
+/// newer cgroup made at the same path after ours was removed).
+fn still_names(root: &CgroupDir, rel: &str, dir: &CgroupDir) -> Result<bool> {
+    let ours = rustix::fs::fstat(dir).map_err(|e| Error::sys("fstat", dir.label(), e))?;
+    match rustix::fs::statat(root, rel, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(st.st_ino == ours.st_ino && st.st_dev == ours.st_dev),
+        Err(Errno::NOENT) => Ok(false),
+        Err(e) => Err(Error::sys("fstatat", dir.label(), e)),
+    }
+}
+
 fn remove_tree(root: &CgroupDir, dir: &CgroupDir, rel: &str, hname: &str, deadline: Instant, depth: usize) -> Result<()> {
     let label = format!("{hname}:/{rel}");
+    if !still_names(root, rel, dir)? {
+        // already removed (and maybe replaced by another container's)
+        return Ok(());
+    }
     if depth > 0 {
         let children = match dir.children() {
             Ok(c) => c,
