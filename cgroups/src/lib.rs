@@ -395,13 +395,14 @@ impl Cgroup {
             pend.iter().for_each(Pending::undo);
             return Err(e);
         }
+        if pend.iter().any(|p| p.leaf.is_none()) {
+            pend.iter().for_each(Pending::undo);
+            return Err(Error::NoHierarchy("a cgroup directory was not created".into()));
+        }
         let mut hiers = Vec::with_capacity(pend.len());
         for p in pend {
             let rel = p.comps.join("/");
-            let Some(dir) = p.leaf else {
-                p.undo();
-                continue;
-            };
+            let Some(dir) = p.leaf else { continue };
             hiers.push(Hier {
                 key: p.key,
                 controllers: p.controllers,

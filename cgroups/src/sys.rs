@@ -150,17 +150,28 @@ pub fn detach_device_program(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> Re
 /// `BPF_PROG_QUERY`: ids of the device programs attached directly to a
 /// cgroup2 directory (not those inherited from ancestors).
 pub fn query_device_programs(cgroup: BorrowedFd<'_>) -> Result<Vec<u32>, Errno> {
-    let mut ids = vec![0u32; 64];
-    let mut attr = ProgQuery {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        prog_ids: ids.as_mut_ptr() as u64,
-        prog_cnt: ids.len() as u32,
-        ..Default::default()
-    };
-    bpf(BPF_PROG_QUERY, &mut attr)?;
-    ids.truncate(attr.prog_cnt as usize);
-    Ok(ids)
+    let mut len = 64usize;
+    loop {
+        let mut ids = vec![0u32; len];
+        let mut attr = ProgQuery {
+            target_fd: cgroup.as_raw_fd() as u32,
+            attach_type: BPF_CGROUP_DEVICE,
+            prog_ids: ids.as_mut_ptr() as u64,
+            prog_cnt: u32::try_from(len).map_err(|_| Errno::NOSPC)?,
+            ..Default::default()
+        };
+        match bpf(BPF_PROG_QUERY, &mut attr) {
+            Ok(_) => {
+                ids.truncate((attr.prog_cnt as usize).min(len));
+                return Ok(ids);
+            }
+            // more programs than room: the kernel stored the real count
+            Err(Errno::NOSPC) if (attr.prog_cnt as usize) > len && len < 1 << 16 => {
+                len = attr.prog_cnt as usize;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `BPF_PROG_GET_FD_BY_ID`.
