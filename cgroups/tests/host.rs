@@ -220,6 +220,31 @@ fn memory_limit_is_visible_and_update_changes_it() {
     let again = Cgroup::open(layout, cg.path()).expect("open");
     again.update(&memory(64 << 20)).expect("update");
     assert_eq!(read(dir.join(file)).trim(), (64u64 << 20).to_string());
+    if v1 {
+        // v1-only knobs
+        let r = resources(|b| {
+            b.memory(
+                LinuxMemoryBuilder::default()
+                    .limit(48i64 << 20)
+                    .swap(96i64 << 20)
+                    .reservation(16i64 << 20)
+                    .swappiness(10u64)
+                    .disable_oom_killer(true)
+                    .build()
+                    .expect("memory"),
+            )
+        });
+        again.update(&r).expect("update v1 memory");
+        assert_eq!(read(dir.join("memory.limit_in_bytes")).trim(), (48u64 << 20).to_string());
+        assert_eq!(read(dir.join("memory.memsw.limit_in_bytes")).trim(), (96u64 << 20).to_string());
+        assert_eq!(read(dir.join("memory.soft_limit_in_bytes")).trim(), (16u64 << 20).to_string());
+        assert_eq!(read(dir.join("memory.swappiness")).trim(), "10");
+        assert!(read(dir.join("memory.oom_control")).contains("oom_kill_disable 1"));
+        // memsw below the limit: the kernel refuses, the error says where
+        let bad = resources(|b| b.memory(LinuxMemoryBuilder::default().swap(8i64 << 20).build().expect("m")));
+        let e = again.update(&bad).expect_err("memsw < limit");
+        assert_eq!(e.to_string(), format!("write memory.memsw.limit_in_bytes = {}: EINVAL", 8u64 << 20));
+    }
     again.destroy().expect("destroy via open handle");
     drop(cg);
     // open() does not know the parent was created; the guard removes it
@@ -231,9 +256,21 @@ fn cpu_quota_shares_and_update() {
     let g = Guard::new();
     let layout = detect().expect("detect");
     let r = resources(|b| {
-        b.cpu(LinuxCpuBuilder::default().quota(50_000i64).period(100_000u64).shares(512u64).build().expect("cpu"))
+        b.cpu(
+            LinuxCpuBuilder::default()
+                .quota(50_000i64)
+                .period(100_000u64)
+                .shares(512u64)
+                .cpus("0")
+                .mems("0")
+                .build()
+                .expect("cpu"),
+        )
     });
     let cg = Cgroup::create(layout, Some(&g.path()), "t", Some(&r)).expect("create");
+    let (cpuset, _) = ctrl_dir("cpuset", &g.path(), false).expect("cpuset hierarchy");
+    assert_eq!(read(cpuset.join("cpuset.cpus")).trim(), "0");
+    assert_eq!(read(cpuset.join("cpuset.mems")).trim(), "0");
     let (dir, v1) = ctrl_dir("cpu", &g.path(), false).expect("cpu hierarchy");
     if v1 {
         assert_eq!(read(dir.join("cpu.cfs_quota_us")).trim(), "50000");
