@@ -24,12 +24,12 @@ pub enum Propagation {
 
 impl Propagation {
     fn raw(self) -> u64 {
-        (match self {
+        match self {
             Propagation::Private => libc::MS_PRIVATE,
             Propagation::Shared => libc::MS_SHARED,
             Propagation::Slave => libc::MS_SLAVE,
             Propagation::Unbindable => libc::MS_UNBINDABLE,
-        }) as u64
+        }
     }
 }
 

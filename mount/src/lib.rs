@@ -17,9 +17,10 @@ mod error;
 mod fd;
 pub mod options;
 mod root;
+pub mod rootfs;
 mod sys;
 
-pub use error::{Error, Result};
-pub use fd::{FsContext, MountAttr, MountFd, Propagation};
+pub use error::{describe, Error, Result};
+pub use fd::{set_attr_fd, FsContext, MountAttr, MountFd, Propagation};
 pub use options::{MountOptions, PropagationChange};
 pub use root::{NodeKind, RootFd};

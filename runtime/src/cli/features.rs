@@ -1,0 +1,39 @@
+use clap::Args;
+
+#[derive(Debug, Clone, Args)]
+pub struct FeaturesArgs {}
+
+/// The features document: only what this build actually does.
+pub fn features_json() -> String {
+    let caps: Vec<&str> = crate::security::caps::NAMES.to_vec();
+    let v = serde_json::json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::spec::OCI_VERSION,
+        "hooks": [],
+        "mountOptions": [
+            "async", "atime", "bind", "diratime", "dirsync", "exec", "lazytime", "loud", "mand",
+            "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime",
+            "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount",
+            "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
+            "strictatime", "suid", "symfollow", "sync", "unbindable",
+            "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime",
+            "ratime", "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnodiratime",
+            "rdiratime", "rnosymfollow", "rsymfollow"
+        ],
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "uts"],
+            "capabilities": caps,
+            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false},
+            "seccomp": {"enabled": false},
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            "intelRdt": {"enabled": false},
+            "mountExtensions": {"idmap": {"enabled": false}}
+        },
+        "annotations": {
+            "org.opencontainers.runc.checkpoint.enabled": "false",
+            "io.github.fdbox.pidfd": "true"
+        }
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

@@ -1,0 +1,130 @@
+//! The runc-compatible command line: clap definitions, one file per
+//! command, and the dispatch to the library. No logic beyond parsing.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::log;
+use crate::state::Root;
+
+/// fdbox: an OCI container runtime built on file descriptors.
+#[derive(Debug, Parser)]
+#[command(name = "fdbox", disable_version_flag = true)]
+pub struct Cli {
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+    /// Enable debug logging.
+    #[arg(long)]
+    pub debug: bool,
+    /// Log file (default: stderr).
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<String>,
+    /// Log format.
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Root directory for container state.
+    #[arg(long, default_value = "/run/fdbox", value_name = "DIR")]
+    pub root: String,
+    /// Use systemd to manage cgroups.
+    #[arg(long = "systemd-cgroup")]
+    pub systemd_cgroup: bool,
+    /// Rootless mode (true, false or auto); accepted for compatibility.
+    #[arg(long, value_name = "VALUE", default_value = "auto")]
+    pub rootless: String,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container.
+    Create(create::CreateArgs),
+    /// Start a created container.
+    Start(start::StartArgs),
+    /// Create and start a container, and wait for it.
+    Run(run::RunArgs),
+    /// Send a signal to a container's init.
+    Kill(kill::KillArgs),
+    /// Delete a container.
+    Delete(delete::DeleteArgs),
+    /// Print a container's state.
+    State(state::StateArgs),
+    /// List containers.
+    List(list::ListArgs),
+    /// Write a default config.json.
+    Spec(spec::SpecArgs),
+    /// Print the features this runtime supports (JSON).
+    Features(features::FeaturesArgs),
+}
+
+/// Run the parsed command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    log::init(
+        cli.log.clone(),
+        match cli.log_format {
+            LogFormat::Text => log::Format::Text,
+            LogFormat::Json => log::Format::Json,
+        },
+        cli.debug,
+    );
+    if cli.systemd_cgroup {
+        return Err(Error::Unsupported("--systemd-cgroup: the systemd cgroup driver is not supported".into()));
+    }
+    let open_root = |create: bool| Root::open(&cli.root, create);
+    let Some(command) = cli.command else {
+        if cli.version {
+            // runc's layout, which tools parse.
+            println!("fdbox version {}\nspec: {}", env!("CARGO_PKG_VERSION"), crate::spec::OCI_VERSION);
+            return Ok(0);
+        }
+        return Err(Error::Config("no command given; see fdbox --help".into()));
+    };
+    match command {
+        Command::Create(a) => {
+            crate::container::create(&open_root(true)?, &a.opts())?;
+            Ok(0)
+        }
+        Command::Start(a) => crate::container::start(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id).map(|()| 0),
+        Command::Run(a) => crate::container::run(&open_root(true)?, &a.opts()),
+        Command::Kill(a) => {
+            let sig = crate::container::parse_signal(&a.signal)?;
+            crate::container::kill(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id, sig, a.all).map(|()| 0)
+        }
+        Command::Delete(a) => match open_root(false) {
+            Ok(root) => crate::container::delete(&root, &a.id, a.force).map(|()| 0),
+            Err(_) if a.force => Ok(0),
+            Err(_) => Err(Error::NotFound(a.id)),
+        },
+        Command::State(a) => {
+            let root = open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?;
+            println!("{}", crate::container::state_json(&root, &a.id)?);
+            Ok(0)
+        }
+        Command::List(a) => {
+            print!("{}", crate::container::list(&cli.root, a.format(), a.quiet)?);
+            Ok(0)
+        }
+        Command::Spec(a) => a.run().map(|()| 0),
+        Command::Features(_) => {
+            println!("{}", features::features_json());
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! `create`: one straight line from the bundle to a container whose init
+//! waits for `start`. The order matters where a comment says so.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use fdbox_mount::rootfs::{self, MountEntry};
+use oci_spec::runtime::LinuxNamespaceType;
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use crate::error::{Error, Result, SysContext};
+use crate::fdpass;
+use crate::process::init::{self, InitCtx};
+use crate::process::pidfd::{proc_start_time, PidFd};
+use crate::process::sync::{Msg, SyncSocket};
+use crate::security::caps::CapMasks;
+use crate::state::{self, Root, State, StateDir, INIT_SOCK};
+use crate::sys::{self, Cloned};
+
+/// How long the init may take to set up before `create` gives up on it.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The options of `create` (and of `run`).
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: String,
+    pub console_socket: Option<String>,
+    pub pidfd_socket: Option<String>,
+    pub pid_file: Option<String>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    /// Keep the pty master (a foreground `run` with a terminal and no
+    /// console socket proxies it itself).
+    pub keep_console: bool,
+}
+
+/// A created container: its init (we are its parent) and, when kept, the
+/// pty master.
+pub struct Created {
+    pub init: PidFd,
+    pub console: Option<OwnedFd>,
+}
+
+/// Create the container `o.id`. On any failure nothing is left behind: the
+/// init is killed and reaped, and the state directory removed.
+pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
+    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, armed: true };
+    let created = create_in(&mut guard, o)?;
+    guard.armed = false;
+    Ok(created)
+}
+
+/// Undoes a failed create: kills and reaps the init, removes the state dir.
+struct Cleanup {
+    dir: Option<StateDir>,
+    child: Option<PidFd>,
+    armed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(init) = self.child.take() {
+            let _ = init.signal(libc::SIGKILL);
+            let _ = init.reap();
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.remove();
+        }
+    }
+}
+
+fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
+    let dir = guard.dir.as_ref().ok_or_else(|| Error::State("no state directory".into()))?;
+    let bundle = absolute(&o.bundle)?;
+    let bundle_fd = rustix::fs::open(bundle.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => Error::Config(format!("bundle {bundle}: no such directory")),
+            e => Error::sys("open", format!("bundle {bundle}"), e),
+        })?;
+    let spec = crate::spec::load(bundle_fd.as_fd(), &bundle)?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if o.console_socket.is_some() && !terminal {
+        return Err(Error::Config("--console-socket given but process.terminal is false".into()));
+    }
+    if terminal && o.console_socket.is_none() && !o.keep_console {
+        return Err(Error::Config("process.terminal is true: a detached container needs --console-socket".into()));
+    }
+
+    // The rootfs, relative to the bundle unless absolute.
+    let root_cfg = spec.root().as_ref().ok_or_else(|| Error::Config("root is missing".into()))?;
+    let root_path = root_cfg.path().to_string_lossy().into_owned();
+    let rootfs_path = if root_path.starts_with('/') { root_path.clone() } else { format!("{bundle}/{root_path}") };
+    let rootfs_dir = rustix::fs::openat(&bundle_fd, root_path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => Error::Config(format!("rootfs {rootfs_path}: no such directory")),
+            e => Error::sys("openat", format!("rootfs {rootfs_path}"), e),
+        })?;
+
+    // Namespaces: new ones become clone3 flags; existing ones (by path) are
+    // opened here, in the host's view, and joined by the init with setns.
+    let linux = spec.linux().as_ref().ok_or_else(|| Error::Config("linux is missing".into()))?;
+    let mut clone_flags = 0u64;
+    let mut join = Vec::new();
+    let mut join_pid = None;
+    for ns in linux.namespaces().as_deref().unwrap_or_default() {
+        match ns.path() {
+            None => clone_flags |= ns.typ() as u64,
+            Some(p) => {
+                let fd = rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .sys("open", || format!("{:?} namespace {}", ns.typ(), p.display()))?;
+                if ns.typ() == LinuxNamespaceType::Pid {
+                    join_pid = Some(fd);
+                } else {
+                    join.push((ns.typ(), fd));
+                }
+            }
+        }
+    }
+
+    // Mounts are prepared here, on the host side, as detached mount fds:
+    // bind sources resolve in the host's mount namespace (even when the
+    // container joins another one), and the init inherits the fds.
+    let rootfs = rootfs::prepare_rootfs(rootfs_dir.as_fd())?;
+    let mut mounts = Vec::new();
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        let entry = MountEntry {
+            destination: m.destination().to_string_lossy().into_owned(),
+            typ: m.typ().clone(),
+            source: m.source().as_ref().map(|s| s.to_string_lossy().into_owned()),
+            options: m.options().clone().unwrap_or_default(),
+        };
+        let prepared = if entry.is_bind()? {
+            Some(rootfs::prepare_bind(&entry, bundle_fd.as_fd()).map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?)
+        } else {
+            None
+        };
+        mounts.push((entry, prepared));
+    }
+    let cgroups = std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|mi| rootfs::cgroup_hierarchies(&mi))
+        .unwrap_or_default();
+
+    let caps = process.capabilities().as_ref().map(CapMasks::from_spec).transpose()?;
+    let argv = cstrings(process.args().as_deref().unwrap_or_default(), "process.args")?;
+    let listen_fds = listen_fds();
+    let mut env_list = process.env().clone().unwrap_or_default();
+    if let Some(n) = listen_fds {
+        env_list.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+        env_list.push(format!("LISTEN_FDS={n}"));
+        env_list.push("LISTEN_PID=1".into());
+    }
+    let envp = cstrings(&env_list, "process.env")?;
+
+    // init.sock: where the created init waits for `start`. Bound through
+    // the state dirfd, so the root's path length does not matter.
+    let listener = rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .sys("socket", || "init.sock".into())?;
+    let addr = SocketAddrUnix::new(dir.socket_path(INIT_SOCK)).sys("bind", || "init.sock".into())?;
+    rustix::net::bind(&listener, &addr).sys("bind", || format!("{}/{INIT_SOCK}", dir.path()))?;
+    rustix::net::listen(&listener, 1).sys("listen", || "init.sock".into())?;
+
+    let (parent_sync, child_sync) = SyncSocket::pair().sys("socketpair", || "sync".into())?;
+
+    // Joining a pid namespace only affects children, so the parent joins it
+    // and the init is born inside.
+    if let Some(fd) = &join_pid {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(rustix::thread::LinkNameSpaceType::ProcessID))
+            .sys("setns", || "pid namespace".into())?;
+    }
+
+    // SAFETY: fdbox never starts a thread in the process that creates
+    // containers (see DESIGN.md), so this process is single-threaded.
+    let cloned = unsafe { sys::clone3(clone_flags, None) }.sys("clone3", || format!("flags {clone_flags:#x}"))?;
+    let (pid, pidfd) = match cloned {
+        Cloned::Child => {
+            drop(parent_sync);
+            // The state dir's flock belongs to its open file description,
+            // which this copy of the fd shares: the init must not hold it,
+            // or `start` would wait for the init forever.
+            drop(guard.dir.take());
+            init::run(InitCtx {
+                spec: &spec,
+                id: &o.id,
+                sync: child_sync,
+                listener,
+                join,
+                rootfs,
+                mounts,
+                cgroups,
+                terminal,
+                extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
+                no_pivot: o.no_pivot,
+                no_new_keyring: o.no_new_keyring,
+                caps,
+                argv,
+                envp,
+            })
+        }
+        Cloned::Parent { pid, pidfd } => (pid.as_raw_nonzero().get(), pidfd),
+    };
+    guard.child = Some(PidFd::new(pidfd, pid));
+    let init = guard.child.as_ref().ok_or_else(|| Error::State("lost the init".into()))?;
+    // The init holds its own copies now; ours would keep the mounts and
+    // the listening socket alive after the init exits.
+    drop((child_sync, listener, rootfs, mounts, rootfs_dir));
+    // We are the parent and have not reaped it, so the pid cannot be reused
+    // before this read.
+    let start_time = proc_start_time(pid).ok_or_else(|| Error::State("init exited at once".into()))?;
+
+    let console = wait_ready(&parent_sync, init, o)?;
+
+    let st = State {
+        id: o.id.clone(),
+        pid,
+        start_time,
+        bundle: bundle.clone(),
+        rootfs: rootfs_path,
+        created: crate::time::now_rfc3339(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: owner_name(),
+        oci_version: spec.version().clone(),
+        cgroup: None,
+        config: spec.clone(),
+    };
+    dir.write_state(&st)?;
+    if let Some(path) = &o.pid_file {
+        write_pid_file(path, pid)?;
+    }
+    if let Some(sock) = &o.pidfd_socket {
+        let conn = fdpass::connect(sock).sys("connect", || format!("pidfd socket {sock}"))?;
+        fdpass::send(conn.as_fd(), b"standard", &[init.as_fd()]).sys("sendmsg", || format!("pidfd socket {sock}"))?;
+    }
+    let init = guard.child.take().ok_or_else(|| Error::State("lost the init".into()))?;
+    Ok(Created { init, console })
+}
+
+/// Poll the sync socket and the pidfd until the init says "ready": a dead
+/// init or a stuck one is an error, never a hang.
+fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts) -> Result<Option<OwnedFd>> {
+    let deadline = Instant::now() + SETUP_TIMEOUT;
+    let mut console = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::Init(format!("container init did not finish its setup in {}s", SETUP_TIMEOUT.as_secs())));
+        }
+        let ts = Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as i64 };
+        let mut fds = [PollFd::new(sync, PollFlags::IN), PollFd::new(init, PollFlags::IN)];
+        match poll(&mut fds, Some(&ts)) {
+            Err(Errno::INTR) | Ok(0) => continue,
+            Err(e) => return Err(Error::sys("poll", "sync socket", e)),
+            Ok(_) => {}
+        }
+        // Messages first: an init that failed sent its error before dying.
+        if fds[0].revents().intersects(PollFlags::IN | PollFlags::HUP) {
+            match sync.recv().sys("recvmsg", || "sync socket".into())? {
+                Some((Msg::Ready, _)) => return Ok(console),
+                Some((Msg::Error { message }, _)) => return Err(Error::Init(message)),
+                Some((Msg::Console { name }, mut fds)) => {
+                    let master = fds.pop().ok_or_else(|| Error::Init("console message without a pty".into()))?;
+                    match &o.console_socket {
+                        Some(path) => {
+                            let conn = fdpass::connect(path).sys("connect", || format!("console socket {path}"))?;
+                            fdpass::send(conn.as_fd(), name.as_bytes(), &[master.as_fd()])
+                                .sys("sendmsg", || format!("console socket {path}"))?;
+                        }
+                        None => console = Some(master),
+                    }
+                }
+                None => return Err(Error::Init("container init exited during setup".into())),
+            }
+        } else if fds[1].revents().contains(PollFlags::IN) {
+            return Err(Error::Init("container init exited during setup".into()));
+        }
+    }
+}
+
+fn absolute(path: &str) -> Result<String> {
+    if path.starts_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        return Ok(if trimmed.is_empty() { "/".into() } else { trimmed.to_string() });
+    }
+    let cwd = std::env::current_dir().map_err(|e| Error::State(format!("getcwd: {e}")))?;
+    let joined = if path.is_empty() || path == "." { cwd } else { cwd.join(path) };
+    Ok(joined.to_string_lossy().into_owned())
+}
+
+fn cstrings(items: &[String], what: &str) -> Result<Vec<CString>> {
+    items
+        .iter()
+        .map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Config(format!("{what}: NUL byte in {s:?}"))))
+        .collect()
+}
+
+/// Socket activation: `LISTEN_FDS` meant for this process (systemd sets
+/// `LISTEN_PID` to it) are passed on as fds 3…
+fn listen_fds() -> Option<u32> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    std::env::var("LISTEN_FDS").ok()?.parse().ok()
+}
+
+/// The pid file, written atomically (clients poll for it).
+fn write_pid_file(path: &str, pid: i32) -> Result<()> {
+    let p = std::path::Path::new(path);
+    let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let name = p.file_name().ok_or_else(|| Error::Config(format!("--pid-file {path}: not a file name")))?;
+    let dir = rustix::fs::open(parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .sys("open", || parent.display().to_string())?;
+    state::write_atomic(dir.as_fd(), &name.to_string_lossy(), pid.to_string().as_bytes()).sys("write", || path.to_string())
+}
+
+/// The user that owns the container, as runc reports it.
+fn owner_name() -> String {
+    let uid = rustix::process::geteuid().as_raw();
+    if uid == 0 {
+        return "root".into();
+    }
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}

@@ -1,0 +1,39 @@
+//! `delete [-f] ID`.
+
+use std::time::Duration;
+
+use super::{status, Status};
+use crate::error::{Error, Result};
+use crate::state::Root;
+
+/// Remove a stopped container; with `force`, kill it first (SIGKILL through
+/// the pidfd, then poll the pidfd until it is gone).
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+    let dir = match root.open_container(id) {
+        Ok(d) => d,
+        // As runc: forcing the delete of a container that is gone succeeds.
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let st = match dir.read_state() {
+        Ok(st) => st,
+        // A create that died before writing its state: nothing runs.
+        Err(_) if force => return dir.remove(),
+        Err(e) => return Err(e),
+    };
+    let (s, init) = status(&dir, &st);
+    if let Some(init) = init {
+        if !force {
+            return Err(Error::State(format!(
+                "cannot delete container \"{id}\" that is not stopped: {}",
+                s.as_str()
+            )));
+        }
+        let _ = init.signal(libc::SIGKILL);
+        if !init.wait_exit(Some(Duration::from_secs(10))) {
+            return Err(Error::State(format!("container \"{id}\" did not exit after SIGKILL")));
+        }
+    }
+    debug_assert!(s == Status::Stopped || force);
+    dir.remove()
+}

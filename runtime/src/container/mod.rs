@@ -1,0 +1,55 @@
+//! The container lifecycle: create, start, run, kill, delete, state, list.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod start;
+mod state;
+
+pub use create::{create, CreateOpts, Created};
+pub use delete::delete;
+pub use kill::{kill, parse_signal};
+pub use list::{list, ListFormat};
+pub use run::{run, RunOpts};
+pub use start::start;
+pub use state::{state_json, OciState};
+
+use crate::process::pidfd::PidFd;
+use crate::state::{State, StateDir, INIT_SOCK};
+
+/// A container's status, derived from its init process (never from a
+/// status field in a file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The status of the container and, while it lives, its init as a pidfd
+/// (reopened and verified against the recorded start time).
+pub fn status(dir: &StateDir, st: &State) -> (Status, Option<PidFd>) {
+    let Some(init) = PidFd::reopen(st.pid, st.start_time) else {
+        return (Status::Stopped, None);
+    };
+    if init.exited() {
+        return (Status::Stopped, None);
+    }
+    // The created init waits on init.sock; `start` removes it.
+    let status = if dir.has(INIT_SOCK) { Status::Created } else { Status::Running };
+    (status, Some(init))
+}

@@ -1,0 +1,42 @@
+//! `start`: release a created container's init.
+
+use std::os::fd::AsFd;
+
+use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+
+use super::{status, Status};
+use crate::error::{Error, Result, SysContext};
+use crate::state::{Root, INIT_SOCK};
+
+/// Connect to the init's `init.sock` and say "start". The init answers by
+/// exec'ing the user's program: the connection is close-on-exec in the
+/// init, so end-of-file means the program runs, and any bytes are the
+/// error that stopped it.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let dir = root.open_container(id)?;
+    let st = dir.read_state()?;
+    match status(&dir, &st).0 {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::State(format!("cannot start container \"{id}\": it has stopped"))),
+        s => return Err(Error::State(format!("cannot start container \"{id}\": it is {}", s.as_str()))),
+    }
+    let sock = rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
+        .sys("socket", || INIT_SOCK.into())?;
+    let addr = SocketAddrUnix::new(dir.socket_path(INIT_SOCK)).sys("connect", || INIT_SOCK.into())?;
+    rustix::net::connect(&sock, &addr).sys("connect", || format!("{}/{INIT_SOCK}", dir.path()))?;
+    // From here on the container counts as started, whatever the exec does.
+    dir.unlink(INIT_SOCK)?;
+    rustix::io::write(&sock, b"start").sys("write", || INIT_SOCK.into())?;
+    let mut buf = vec![0u8; 4096];
+    let n = loop {
+        match rustix::io::read(sock.as_fd(), &mut buf) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::CONNRESET) => break 0,
+            other => break other.sys("read", || INIT_SOCK.into())?,
+        }
+    };
+    if n > 0 {
+        return Err(Error::Init(String::from_utf8_lossy(&buf[..n]).into_owned()));
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! The container's init: the child of `clone3`, already in its new
+//! namespaces. It runs one straight line of stages, each ordering
+//! constraint explained where it matters, and reports any failure to the
+//! parent as one typed message before it exits.
+//!
+//! ```text
+//! join namespaces → rootfs → hostname → console → cwd/executable
+//!   → rlimits → user + capabilities → "ready" → wait for start → exec
+//! ```
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+
+use fdbox_mount::rootfs::{self, CgroupHierarchy, MountEntry};
+use fdbox_mount::{MountFd, RootFd};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Error, Result, SysContext};
+use crate::process::sync::{Msg, SyncSocket};
+use crate::security::caps::{self, CapMasks};
+use crate::sys;
+
+/// Everything the init needs, prepared by the parent before `clone3` (the
+/// child gets a copy of the parent's memory and fd table).
+pub struct InitCtx<'a> {
+    pub spec: &'a Spec,
+    pub id: &'a str,
+    /// The child's end of the sync socketpair.
+    pub sync: SyncSocket,
+    /// Listening socket (`<state>/init.sock`) on which `start` connects.
+    pub listener: OwnedFd,
+    /// Existing namespaces to join (`linux.namespaces[].path`), opened by
+    /// the parent. The pid namespace is not among them: the parent joins
+    /// it before clone3 so that the child is born inside it.
+    pub join: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// Detached mount of the rootfs (host side `open_tree`).
+    pub rootfs: MountFd,
+    /// The OCI mounts, and for each bind the detached mount the parent made.
+    pub mounts: Vec<(MountEntry, Option<MountFd>)>,
+    /// Host cgroup hierarchies, for `cgroup` mounts.
+    pub cgroups: Vec<CgroupHierarchy>,
+    /// Send the pty master to the parent (`process.terminal`).
+    pub terminal: bool,
+    /// fds 3.. that pass to the container (LISTEN_FDS + --preserve-fds).
+    pub extra_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub caps: Option<CapMasks>,
+    /// argv and envp, converted once by the parent.
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+/// The child's entry point after clone3. Never returns.
+pub fn run(mut ctx: InitCtx<'_>) -> ! {
+    match setup(&mut ctx) {
+        Ok(exe) => {
+            if ctx.sync.send(&Msg::Ready, &[]).is_err() {
+                sys::exit_now(1);
+            }
+            let code = wait_and_exec(&ctx, &exe);
+            sys::exit_now(code)
+        }
+        Err(e) => {
+            let _ = ctx.sync.send(&Msg::Error { message: e.to_string() }, &[]);
+            sys::exit_now(1)
+        }
+    }
+}
+
+/// All stages up to "ready"; returns the resolved executable.
+fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
+    // Die with the parent while it still owns us: a create that is killed
+    // half-way must not leave a half-made container behind. Cleared again
+    // just before "ready", when the container must outlive `create`.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    // A new session: the container's processes are not in the caller's
+    // process group (its job-control signals), and a terminal can become
+    // our controlling terminal.
+    rustix::process::setsid().sys("setsid", String::new)?;
+    // Device nodes and mount points get exactly the modes the spec asks for.
+    rustix::process::umask(Mode::empty());
+
+    join_namespaces(ctx)?;
+    let root = setup_rootfs(ctx)?;
+    set_hostname(ctx.spec)?;
+    if ctx.terminal {
+        setup_console(ctx, &root)?;
+    }
+    drop(root);
+    if !ctx.no_new_keyring {
+        join_session_keyring(ctx.id)?;
+    }
+    let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
+    let user = process.user();
+    // cwd before the user switch (root can enter any directory); again
+    // after it if root could not (a directory only the user can search).
+    let cwd = process.cwd().to_string_lossy().into_owned();
+    let cwd_early = rustix::process::chdir(cwd.as_str());
+    let exe = find_executable(&ctx.argv[0], &ctx.envp)?;
+    if let Some(limits) = process.rlimits() {
+        crate::security::rlimits::apply(limits)?;
+    }
+    if let Some(m) = &ctx.caps {
+        caps::drop_bounding(m)?;
+    }
+    fix_stdio_owner(user.uid(), user.gid());
+    switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
+    if let Some(m) = &ctx.caps {
+        caps::apply_sets(m)?;
+    }
+    if cwd_early.is_err() {
+        rustix::process::chdir(cwd.as_str()).sys("chdir", || cwd.clone())?;
+    }
+    let umask = user.umask().unwrap_or(0o022);
+    rustix::process::umask(Mode::from_raw_mode(umask & 0o777));
+    rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    Ok(exe)
+}
+
+fn join_namespaces(ctx: &InitCtx<'_>) -> Result<()> {
+    use rustix::thread::{move_into_link_name_space, LinkNameSpaceType as L};
+    for (typ, fd) in &ctx.join {
+        let kind = match typ {
+            LinuxNamespaceType::Network => L::Network,
+            LinuxNamespaceType::Ipc => L::InterProcessCommunication,
+            LinuxNamespaceType::Uts => L::HostNameAndNISDomainName,
+            LinuxNamespaceType::Mount => L::Mount,
+            LinuxNamespaceType::Cgroup => L::ControlGroup,
+            LinuxNamespaceType::Time => L::Time,
+            LinuxNamespaceType::User => L::User,
+            LinuxNamespaceType::Pid => continue,
+        };
+        move_into_link_name_space(fd.as_fd(), Some(kind)).sys("setns", || format!("{typ:?} namespace"))?;
+    }
+    Ok(())
+}
+
+fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
+    let linux = ctx.spec.linux().as_ref();
+    let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
+    let root = rootfs::attach_rootfs(&ctx.rootfs, propagation)?;
+    let mut dev_is_tmpfs = false;
+    for (entry, prepared) in ctx.mounts.iter_mut() {
+        rootfs::mount_entry(&root, entry, prepared.take(), &ctx.cgroups)
+            .map_err(|e| Error::Config(format!("mount {} ({}): {e}", entry.destination, entry.typ.as_deref().unwrap_or("bind"))))?;
+        if entry.destination.trim_end_matches('/') == "/dev" && entry.typ.as_deref() == Some("tmpfs") {
+            dev_is_tmpfs = true;
+        }
+    }
+    let mut devices = if dev_is_tmpfs { rootfs::default_devices() } else { Vec::new() };
+    for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        devices.retain(|x| x.path != d.path().to_string_lossy());
+        devices.push(rootfs::Device {
+            path: d.path().to_string_lossy().into_owned(),
+            kind: match d.typ() {
+                oci_spec::runtime::LinuxDeviceType::B => 'b',
+                oci_spec::runtime::LinuxDeviceType::P => 'p',
+                _ => 'c',
+            },
+            major: d.major() as u32,
+            minor: d.minor() as u32,
+            mode: d.file_mode().unwrap_or(0o666),
+            uid: d.uid().unwrap_or(0),
+            gid: d.gid().unwrap_or(0),
+        });
+    }
+    if dev_is_tmpfs || !devices.is_empty() {
+        rootfs::setup_dev(&root, &devices, ctx.terminal)?;
+    }
+    if let Some(l) = linux {
+        rootfs::mask_paths(&root, l.masked_paths().as_deref().unwrap_or_default())?;
+        rootfs::readonly_paths(&root, l.readonly_paths().as_deref().unwrap_or_default())?;
+    }
+    // Last, once every mount point exists: `root.readonly` covers the
+    // rootfs mount itself, not the mounts on top of it (as runc).
+    if ctx.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
+    }
+    rootfs::enter_root(&root, ctx.no_pivot)?;
+    Ok(root)
+}
+
+fn set_hostname(spec: &Spec) -> Result<()> {
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::sethostname(h.as_bytes()).sys("sethostname", || h.to_string())?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", || d.to_string())?;
+    }
+    Ok(())
+}
+
+/// Open a pty in the container's own devpts, send the master to the parent
+/// (which hands it to the console socket), and make the slave our stdio and
+/// controlling terminal, bound over /dev/console.
+fn setup_console(ctx: &InitCtx<'_>, root: &RootFd) -> Result<()> {
+    use rustix::pty::{openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).sys("open", || "/dev/ptmx".into())?;
+    unlockpt(&master).sys("unlockpt", || "/dev/ptmx".into())?;
+    let name = ptsname(&master, Vec::new()).sys("ptsname", || "/dev/ptmx".into())?;
+    let name = name.to_string_lossy().into_owned();
+    let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+        .sys("open", || name.clone())?;
+    if let Some(size) = ctx.spec.process().as_ref().and_then(|p| p.console_size()) {
+        let ws = rustix::termios::Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        rustix::termios::tcsetwinsize(&master, ws).sys("ioctl", || "TIOCSWINSZ".into())?;
+    }
+    rootfs::bind_console(root, slave.as_fd())?;
+    ctx.sync
+        .send(&Msg::Console { name: "/dev/ptmx".into() }, &[master.as_fd()])
+        .sys("sendmsg", || "console".into())?;
+    drop(master);
+    if let Some(p) = ctx.spec.process().as_ref() {
+        let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(p.user().uid())), None);
+    }
+    sys::set_controlling_terminal(slave.as_fd()).sys("ioctl", || "TIOCSCTTY".into())?;
+    rustix::stdio::dup2_stdin(&slave).sys("dup2", || "pty → stdin".into())?;
+    rustix::stdio::dup2_stdout(&slave).sys("dup2", || "pty → stdout".into())?;
+    rustix::stdio::dup2_stderr(&slave).sys("dup2", || "pty → stderr".into())?;
+    Ok(())
+}
+
+/// A new session keyring per container (runc's default), so containers do
+/// not share the host's keys.
+fn join_session_keyring(id: &str) -> Result<()> {
+    match sys::join_session_keyring(&format!("_ses.{id}")) {
+        // Kernels without keyrings, or a seccomp host policy that denies it.
+        Ok(()) | Err(Errno::NOSYS) | Err(Errno::PERM) => Ok(()),
+        Err(e) => Err(Error::sys("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", e)),
+    }
+}
+
+/// Resolve `argv[0]` as execvp would, inside the container, so that a
+/// missing executable fails `create` (as runc does) rather than `start`.
+fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
+    let name = arg0.to_string_lossy().into_owned();
+    let runnable = |p: &str| -> bool {
+        rustix::fs::stat(p).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile)
+            && rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
+    };
+    if name.contains('/') {
+        return if runnable(&name) {
+            Ok(arg0.clone())
+        } else {
+            Err(Error::Init(format!("exec: {name:?}: no such executable file in the container")))
+        };
+    }
+    let path = envp
+        .iter()
+        .filter_map(|e| e.to_str().ok())
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = format!("{dir}/{name}");
+        if runnable(&cand) {
+            return CString::new(cand).map_err(|_| Error::Config("NUL in PATH".into()));
+        }
+    }
+    Err(Error::Init(format!("exec: {name:?}: executable file not found in $PATH")))
+}
+
+/// Let a non-root container user use the stdio it was given (pipes from
+/// the caller), as runc does; /dev/null and terminals are left alone.
+fn fix_stdio_owner(uid: u32, gid: u32) {
+    if uid == 0 {
+        return;
+    }
+    for fd in [rustix::stdio::stdin(), rustix::stdio::stdout(), rustix::stdio::stderr()] {
+        if let Ok(st) = rustix::fs::fstat(fd) {
+            if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice {
+                continue;
+            }
+            let _ = rustix::fs::fchown(fd, Some(rustix::fs::Uid::from_raw(uid)), Some(rustix::fs::Gid::from_raw(gid)));
+        }
+    }
+}
+
+fn switch_user(uid: u32, gid: u32, additional: &[u32]) -> Result<()> {
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    let groups: Vec<rustix::process::Gid> = additional.iter().map(|g| rustix::process::Gid::from_raw(*g)).collect();
+    set_thread_groups(&groups).sys("setgroups", || format!("{additional:?}"))?;
+    let g = rustix::process::Gid::from_raw(gid);
+    set_thread_res_gid(g, g, g).sys("setresgid", || gid.to_string())?;
+    let u = rustix::process::Uid::from_raw(uid);
+    set_thread_res_uid(u, u, u).sys("setresuid", || uid.to_string())
+}
+
+/// Wait on init.sock for `start`, then exec. After a successful execve the
+/// close-on-exec connection closes, which tells `start` that the program
+/// runs; a failure is written to the connection instead.
+fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
+    // The sync socket is done with; the parent may be gone already.
+    let conn = loop {
+        match rustix::net::accept_with(&ctx.listener, rustix::net::SocketFlags::CLOEXEC) {
+            Ok(c) => break c,
+            Err(Errno::INTR) => continue,
+            Err(_) => return 1,
+        }
+    };
+    let mut buf = [0u8; 16];
+    match rustix::io::read(&conn, &mut buf) {
+        Ok(n) if &buf[..n] == b"start" => {}
+        _ => return 1,
+    }
+    let fail = |msg: String| -> i32 {
+        let _ = rustix::io::write(&conn, msg.as_bytes());
+        127
+    };
+    let process = match ctx.spec.process().as_ref() {
+        Some(p) => p,
+        None => return fail("process is missing".into()),
+    };
+    if process.no_new_privileges() == Some(true) {
+        if let Err(e) = rustix::thread::set_no_new_privs(true) {
+            return fail(format!("prctl(PR_SET_NO_NEW_PRIVS): {}", fdbox_mount::describe(e)));
+        }
+    }
+    if let Err(e) = sys::cloexec_from(3 + ctx.extra_fds) {
+        return fail(format!("close_range: {}", fdbox_mount::describe(e)));
+    }
+    sys::reset_signals();
+    let e = sys::execve(exe, &ctx.argv, &ctx.envp);
+    fail(format!("exec {:?}: {}", exe, fdbox_mount::describe(e)))
+}

@@ -1,0 +1,6 @@
+//! The container's process: `clone3` with a pidfd, the sync protocol, and
+//! the init side that turns the clone into the container.
+
+pub mod init;
+pub mod pidfd;
+pub mod sync;

@@ -1,0 +1,74 @@
+//! The parent/child sync protocol: typed messages (JSON) over one
+//! `SOCK_SEQPACKET` socketpair, with fds attached by SCM_RIGHTS.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+use serde::{Deserialize, Serialize};
+
+use crate::fdpass;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Msg {
+    /// child → parent: the pty master for `--console-socket` (fd attached).
+    Console { name: String },
+    /// child → parent: the container is set up and waits for `start`.
+    Ready,
+    /// child → parent: setup failed; `message` is the one line to print.
+    Error { message: String },
+}
+
+/// One end of the sync socketpair.
+#[derive(Debug)]
+pub struct SyncSocket(OwnedFd);
+
+impl SyncSocket {
+    /// A connected pair: (parent end, child end), both close-on-exec.
+    pub fn pair() -> Result<(SyncSocket, SyncSocket), Errno> {
+        let (a, b) = socketpair(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)?;
+        Ok((SyncSocket(a), SyncSocket(b)))
+    }
+
+    pub fn send(&self, msg: &Msg, fds: &[BorrowedFd<'_>]) -> Result<(), Errno> {
+        let body = serde_json::to_vec(msg).map_err(|_| Errno::INVAL)?;
+        fdpass::send(self.0.as_fd(), &body, fds)
+    }
+
+    /// The next message; `Ok(None)` when the peer has closed its end.
+    pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, Errno> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, fds) = fdpass::recv(self.0.as_fd(), &mut buf)?;
+        if n == 0 && fds.is_empty() {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n]).map_err(|_| Errno::PROTO)?;
+        Ok(Some((msg, fds)))
+    }
+}
+
+impl AsFd for SyncSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_fds_round_trip() {
+        let (a, b) = SyncSocket::pair().unwrap();
+        let (r, _w) = rustix::pipe::pipe().unwrap();
+        a.send(&Msg::Console { name: "/dev/ptmx".into() }, &[r.as_fd()]).unwrap();
+        a.send(&Msg::Error { message: "boom".into() }, &[]).unwrap();
+        let (m, fds) = b.recv().unwrap().unwrap();
+        assert_eq!(m, Msg::Console { name: "/dev/ptmx".into() });
+        assert_eq!(fds.len(), 1);
+        assert_eq!(b.recv().unwrap().unwrap().0, Msg::Error { message: "boom".into() });
+        drop(a);
+        assert!(b.recv().unwrap().is_none());
+    }
+}

@@ -1,0 +1,203 @@
+//! The bundle's config.json: the default `spec`, loading and validation.
+
+use std::os::fd::BorrowedFd;
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use rustix::fs::{Mode, OFlags};
+
+use crate::error::{Error, Result};
+
+/// The runtime-spec version this runtime implements (and `spec` writes).
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// What `fdbox spec` writes: the same container as `runc spec` (a shell on a
+/// read-only rootfs with the default mounts, masks and namespaces).
+pub fn default_spec(rootless: bool) -> serde_json::Value {
+    let caps = serde_json::json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut spec = serde_json::json!({
+        "ociVersion": OCI_VERSION,
+        "process": {
+            "terminal": true,
+            "user": {"uid": 0, "gid": 0},
+            "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": caps, "effective": caps, "permitted": caps, "ambient": caps
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": true
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": "fdbox",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}
+            ],
+            "maskedPaths": [
+                "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"
+            ],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+        }
+    });
+    if rootless {
+        // As `runc spec --rootless`: a user namespace mapping the caller to
+        // root, no network namespace, and /sys bound from the host.
+        let uid = rustix::process::getuid().as_raw();
+        let gid = rustix::process::getgid().as_raw();
+        let linux = &mut spec["linux"];
+        linux["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": uid, "size": 1}]);
+        linux["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+        linux["namespaces"] = serde_json::json!([
+            {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}
+        ]);
+        linux.as_object_mut().map(|o| o.remove("resources"));
+        let mounts = spec["mounts"].as_array_mut().expect("mounts is an array");
+        mounts.retain(|m| m["destination"] != "/sys/fs/cgroup" && m["destination"] != "/dev/mqueue");
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" {
+                *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys",
+                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+            }
+            if m["destination"] == "/dev/pts" {
+                m["options"] = serde_json::json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+            }
+        }
+        mounts.push(serde_json::json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue",
+            "options": ["rbind", "nosuid", "noexec", "nodev"]}));
+    }
+    spec
+}
+
+/// Read and parse `config.json` from the bundle directory fd.
+pub fn load(bundle: BorrowedFd<'_>, bundle_path: &str) -> Result<Spec> {
+    let fd = rustix::fs::openat(bundle, "config.json", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT => Error::Config(format!("{bundle_path}/config.json: no such file")),
+            e => Error::sys("openat", format!("{bundle_path}/config.json"), e),
+        })?;
+    let file = std::fs::File::from(fd);
+    let spec: Spec = serde_json::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| Error::Config(format!("{bundle_path}/config.json: {e}")))?;
+    validate(&spec)?;
+    Ok(spec)
+}
+
+/// Checks that do not need the filesystem: what runc's validator refuses
+/// before it starts anything.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let version = spec.version();
+    let major = version.split('.').next().unwrap_or("");
+    if major != "1" {
+        return Err(Error::Config(format!(
+            "unsupported ociVersion {version:?}: fdbox implements runtime-spec 1.x"
+        )));
+    }
+    if spec.root().is_none() {
+        return Err(Error::Config("config.json: root is missing".into()));
+    }
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Config("config.json: process is missing".into()))?;
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err(Error::Config("config.json: process.args must not be empty".into())),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::Config(format!(
+            "config.json: process.cwd {:?} must be an absolute path",
+            process.cwd()
+        )));
+    }
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::Config("config.json: linux is missing".into()))?;
+    let namespaces = linux.namespaces().as_deref().unwrap_or_default();
+    let mut seen = Vec::new();
+    for ns in namespaces {
+        if seen.contains(&ns.typ()) {
+            return Err(Error::Config(format!("config.json: namespace {:?} listed twice", ns.typ())));
+        }
+        seen.push(ns.typ());
+    }
+    if !seen.contains(&LinuxNamespaceType::Mount) {
+        return Err(Error::Config(
+            "config.json: a mount namespace is required to set up the rootfs".into(),
+        ));
+    }
+    let has_uts = seen.contains(&LinuxNamespaceType::Uts);
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_uts {
+        return Err(Error::Config("config.json: hostname requires a new uts namespace".into()));
+    }
+    if seen.contains(&LinuxNamespaceType::User) {
+        return Err(Error::Unsupported(
+            "user namespaces are not supported yet (see the idmap issue)".into(),
+        ));
+    }
+    for m in spec.mounts().as_deref().unwrap_or_default() {
+        if !m.destination().is_absolute() {
+            return Err(Error::Config(format!(
+                "mount {:?}: destination must be an absolute path",
+                m.destination()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<Spec> {
+        let s: Spec = serde_json::from_value(v).map_err(|e| Error::Config(e.to_string()))?;
+        validate(&s)?;
+        Ok(s)
+    }
+
+    #[test]
+    fn default_spec_is_valid() {
+        let s = parse(default_spec(false)).unwrap();
+        assert_eq!(s.process().as_ref().unwrap().args().as_ref().unwrap(), &vec!["sh".to_string()]);
+        assert_eq!(s.mounts().as_ref().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn refuses_major_2_and_empty_args() {
+        let mut v = default_spec(false);
+        v["ociVersion"] = "2.0.0".into();
+        assert!(parse(v).unwrap_err().to_string().contains("unsupported ociVersion"));
+        let mut v = default_spec(false);
+        v["process"]["args"] = serde_json::json!([]);
+        assert!(parse(v).unwrap_err().to_string().contains("process.args"));
+    }
+
+    #[test]
+    fn refuses_missing_mount_ns_and_relative_destination() {
+        let mut v = default_spec(false);
+        v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "uts"}]);
+        assert!(parse(v).unwrap_err().to_string().contains("mount namespace"));
+        let mut v = default_spec(false);
+        v["mounts"][0]["destination"] = "proc".into();
+        assert!(parse(v).unwrap_err().to_string().contains("absolute"));
+    }
+}

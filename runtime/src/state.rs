@@ -1,0 +1,229 @@
+//! The state directory `<root>/<id>/`, held as a dirfd under an exclusive
+//! `flock`: `state.json` written atomically with `openat` + `renameat`, and
+//! `init.sock`, where the created init waits for `start`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{flock, mkdirat, openat, renameat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+/// Name of the socket on which a created container's init waits for `start`.
+pub const INIT_SOCK: &str = "init.sock";
+const STATE_JSON: &str = "state.json";
+
+/// Check an id as runc does: `[A-Za-z0-9_+.-]+`, not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidId(id.to_string()))
+    }
+}
+
+/// What fdbox records about a container (the `state` command derives the
+/// status from the process itself, never from this file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    pub pid: i32,
+    /// Start time of the init in clock ticks since boot (`/proc/<pid>/stat`
+    /// field 22): with the pid, the identity of the process.
+    pub start_time: u64,
+    pub bundle: String,
+    pub rootfs: String,
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    pub owner: String,
+    pub oci_version: String,
+    /// The container's cgroup, as recorded by the cgroup backend.
+    #[serde(default)]
+    pub cgroup: Option<String>,
+    /// The config the container was created from.
+    pub config: oci_spec::runtime::Spec,
+}
+
+/// The runtime's root directory (`--root`), as a dirfd.
+pub struct Root {
+    fd: OwnedFd,
+    path: String,
+}
+
+impl Root {
+    /// Open the root directory, creating it (mode 0700) if `create`.
+    pub fn open(path: &str, create: bool) -> Result<Root> {
+        if create {
+            match std::fs::create_dir_all(path) {
+                Ok(()) => {}
+                Err(e) => return Err(Error::State(format!("create root directory {path}: {e}"))),
+            }
+        }
+        let fd = rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .sys("open", || path.to_string())?;
+        Ok(Root { fd, path: path.to_string() })
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Create the state directory of a new container. `mkdirat` is the
+    /// atomic test: of two creates of one id, exactly one succeeds.
+    pub fn create_container(&self, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        match mkdirat(&self.fd, id, Mode::from_raw_mode(0o700)) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return Err(Error::Exists(id.to_string())),
+            Err(e) => return Err(Error::sys("mkdirat", format!("{}/{id}", self.path), e)),
+        }
+        let dir = self.open_container(id);
+        if dir.is_err() {
+            let _ = unlinkat(&self.fd, id, AtFlags::REMOVEDIR);
+        }
+        dir
+    }
+
+    /// Open and lock the state directory of an existing container.
+    pub fn open_container(&self, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        let fd = match openat(&self.fd, id, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Err(Error::NotFound(id.to_string())),
+            Err(e) => return Err(Error::sys("openat", format!("{}/{id}", self.path), e)),
+        };
+        flock(&fd, FlockOperation::LockExclusive).sys("flock", || format!("{}/{id}", self.path))?;
+        let root = rustix::io::dup(&self.fd).sys("dup", || self.path.clone())?;
+        Ok(StateDir { fd, root, id: id.to_string(), path: format!("{}/{id}", self.path) })
+    }
+
+    /// Ids of every container under this root.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let dir = openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .sys("openat", || self.path.clone())?;
+        let mut ids = Vec::new();
+        for entry in rustix::fs::Dir::new(dir).sys("fdopendir", || self.path.clone())? {
+            let entry = entry.sys("readdir", || self.path.clone())?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.file_type() == rustix::fs::FileType::Directory && validate_id(&name).is_ok() {
+                ids.push(name);
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// A locked state directory. The lock is released when this is dropped.
+pub struct StateDir {
+    fd: OwnedFd,
+    root: OwnedFd,
+    id: String,
+    path: String,
+}
+
+impl StateDir {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Write state.json atomically: a temporary file, then `renameat`.
+    pub fn write_state(&self, state: &State) -> Result<()> {
+        let json = serde_json::to_vec(state).map_err(|e| Error::State(format!("encode state: {e}")))?;
+        write_atomic(self.fd.as_fd(), STATE_JSON, &json).sys("write", || format!("{}/{STATE_JSON}", self.path))
+    }
+
+    pub fn read_state(&self) -> Result<State> {
+        let fd = match openat(&self.fd, STATE_JSON, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            // A create that has not finished (or died half-way).
+            Err(Errno::NOENT) => return Err(Error::State(format!("container \"{}\" is still being created", self.id))),
+            Err(e) => return Err(Error::sys("openat", format!("{}/{STATE_JSON}", self.path), e)),
+        };
+        serde_json::from_reader(std::io::BufReader::new(std::fs::File::from(fd)))
+            .map_err(|e| Error::State(format!("{}/{STATE_JSON}: {e}", self.path)))
+    }
+
+    /// Whether `name` exists in the state directory.
+    pub fn has(&self, name: &str) -> bool {
+        rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
+    }
+
+    /// Remove one entry (missing is fine).
+    pub fn unlink(&self, name: &str) -> Result<()> {
+        match unlinkat(&self.fd, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::sys("unlinkat", format!("{}/{name}", self.path), e)),
+        }
+    }
+
+    /// Remove the state directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        let dir = openat(&self.fd, ".", OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .sys("openat", || self.path.clone())?;
+        for entry in rustix::fs::Dir::new(dir).sys("fdopendir", || self.path.clone())? {
+            let entry = entry.sys("readdir", || self.path.clone())?;
+            let name = entry.file_name();
+            if name.to_bytes() == b"." || name.to_bytes() == b".." {
+                continue;
+            }
+            let name = name.to_string_lossy().into_owned();
+            self.unlink(&name)?;
+        }
+        match unlinkat(&self.root, self.id.as_str(), AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::sys("unlinkat", self.path.clone(), e)),
+        }
+    }
+
+    /// The `sun_path` that reaches `name` in this directory through the
+    /// dirfd (`/proc/self/fd/N/name`), independent of the root's length.
+    pub fn socket_path(&self, name: &str) -> String {
+        use std::os::fd::AsRawFd;
+        format!("/proc/self/fd/{}/{name}", self.fd.as_raw_fd())
+    }
+}
+
+impl AsFd for StateDir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Write `data` to `name` under `dir` atomically (temp file + rename).
+pub fn write_atomic(dir: BorrowedFd<'_>, name: &str, data: &[u8]) -> Result<(), Errno> {
+    let tmp = format!(".{name}.tmp");
+    let fd = openat(dir, tmp.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))?;
+    let mut f = std::fs::File::from(fd);
+    f.write_all(data).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+    drop(f);
+    renameat(dir, tmp.as_str(), dir, name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "A-b_c.d+e", "123", "..a"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "a\0", "é"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+}

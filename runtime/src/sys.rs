@@ -1,0 +1,211 @@
+//! The raw syscalls rustix does not wrap. Each is a small function with a
+//! `// SAFETY:` comment; `unsafe` appears nowhere else in this crate.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use rustix::io::Errno;
+use rustix::process::Pid;
+
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL))
+}
+
+/// `CLONE_INTO_CGROUP` (libc's constant is too narrow for clone3's flags).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of `<linux/sched.h>` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Which side of a [`clone3`] we are on.
+pub enum Cloned {
+    Parent { pid: Pid, pidfd: OwnedFd },
+    Child,
+}
+
+/// `clone3({flags | CLONE_PIDFD, exit_signal = SIGCHLD, cgroup})`: a fork
+/// that returns a pidfd of the child and can create namespaces and place the
+/// child into a cgroup (`CLONE_INTO_CGROUP`) in the same call.
+///
+/// See <https://man7.org/linux/man-pages/man2/clone3.2.html>.
+///
+/// # Safety
+/// The calling process must have exactly one thread: the child is a copy of
+/// this thread only, so a lock held by another thread (the allocator's, for
+/// instance) would stay locked in the child forever.
+pub unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> Result<Cloned, Errno> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
+    // SAFETY: `args` is a valid clone_args of the size passed, `pidfd`
+    // outlives the call, and no stack is given, so the child continues on a
+    // copy of this stack exactly like fork(2). The caller guarantees the
+    // process is single-threaded (see above).
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>()) };
+    match ret {
+        r if r < 0 => Err(last_errno()),
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent {
+            pid: Pid::from_raw(pid as i32).ok_or(Errno::INVAL)?,
+            // SAFETY: with CLONE_PIDFD the kernel stored a new, owned,
+            // close-on-exec pidfd in `pidfd` before returning to the parent.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+    }
+}
+
+/// `_exit(code)`: leave the child of a clone without running the parent's
+/// atexit handlers or flushing stdio buffers it inherited.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions and never returns.
+    unsafe { libc::_exit(code) }
+}
+
+/// `close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`: mark every fd from
+/// `first` up close-on-exec, so `execve` leaves only the wanted ones open.
+///
+/// See <https://man7.org/linux/man-pages/man2/close_range.2.html>.
+pub fn cloexec_from(first: u32) -> Result<(), Errno> {
+    // SAFETY: close_range only changes flags on this process's fd table.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// A blocked set of signals delivered through a signalfd.
+pub struct SignalFd {
+    fd: OwnedFd,
+    old_mask: libc::sigset_t,
+}
+
+impl SignalFd {
+    /// Block `signals` and return a `signalfd(2)` that reads them.
+    /// See <https://man7.org/linux/man-pages/man2/signalfd.2.html>.
+    pub fn new(signals: &[i32]) -> Result<Self, Errno> {
+        // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise
+        // it, sigprocmask and signalfd only read it and write `old`.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            if libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old) < 0 {
+                return Err(last_errno());
+            }
+            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+            if fd < 0 {
+                let e = last_errno();
+                libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+                return Err(e);
+            }
+            Ok(SignalFd { fd: OwnedFd::from_raw_fd(fd), old_mask: old })
+        }
+    }
+
+    /// The next pending signal, if any.
+    pub fn read(&self) -> Option<i32> {
+        let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+        match rustix::io::read(&self.fd, &mut buf) {
+            Ok(n) if n == buf.len() => Some(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as i32),
+            _ => None,
+        }
+    }
+
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+}
+
+impl Drop for SignalFd {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `new`.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut()) };
+    }
+}
+
+/// Unblock every signal and reset every handler to its default, so the
+/// container process starts with a clean signal state (`sigprocmask`,
+/// `sigaction`).
+pub fn reset_signals() {
+    // SAFETY: an empty sigset_t is valid; SIG_DFL is a valid disposition
+    // for every catchable signal (the kernel refuses KILL/STOP, ignored).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        for sig in 1..libc::SIGRTMAX() {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+        }
+    }
+}
+
+/// `prctl(PR_CAPBSET_DROP, cap)`.
+pub fn capbset_drop(cap: u32) -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// `prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)`.
+pub fn ambient_raise(cap: u32) -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe {
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong, 0, 0)
+    };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// `ioctl(fd, TIOCSCTTY, 0)`: make the terminal `fd` the controlling
+/// terminal of this (session leader) process.
+pub fn set_controlling_terminal(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    // SAFETY: TIOCSCTTY takes an integer argument.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// `execve(path, argv, envp)`; returns only on failure.
+pub fn execve(path: &std::ffi::CStr, argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> Errno {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: both arrays are NULL-terminated and point to live C strings
+    // for the duration of the call.
+    unsafe { libc::execve(path.as_ptr(), a.as_ptr(), e.as_ptr()) };
+    last_errno()
+}
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: join (creating) a new
+/// session keyring. See <https://man7.org/linux/man-pages/man2/keyctl.2.html>.
+pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::INVAL)?;
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: the name is a valid NUL-terminated string for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
