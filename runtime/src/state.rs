@@ -46,9 +46,12 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     pub owner: String,
     pub oci_version: String,
-    /// The container's cgroup, as recorded by the cgroup backend.
+    /// The container's cgroup, as recorded by the cgroup backend, and the
+    /// host layout it was made on.
     #[serde(default)]
     pub cgroup: Option<String>,
+    #[serde(default)]
+    pub cgroup_layout: Option<fdbox_cgroups::Layout>,
     /// The config the container was created from.
     pub config: oci_spec::runtime::Spec,
 }

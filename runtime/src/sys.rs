@@ -209,3 +209,11 @@ pub fn join_session_keyring(name: &str) -> Result<(), Errno> {
     let ret = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if ret < 0 { Err(last_errno()) } else { Ok(()) }
 }
+
+/// `unshare(CLONE_NEWCGROUP)`: a new cgroup namespace rooted at the
+/// caller's current cgroup.
+pub fn unshare_cgroupns() -> Result<(), Errno> {
+    // SAFETY: CLONE_NEWCGROUP only changes the cgroup namespace; it does not
+    // unshare the fd table or the filesystem context that Rust code relies on.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+}

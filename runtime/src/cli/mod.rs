@@ -3,13 +3,17 @@
 
 mod create;
 mod delete;
+mod events;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -68,6 +72,16 @@ pub enum Command {
     State(state::StateArgs),
     /// List containers.
     List(list::ListArgs),
+    /// Freeze every process of a container.
+    Pause(pause::PauseArgs),
+    /// Thaw a paused container.
+    Resume(pause::PauseArgs),
+    /// List the processes of a container.
+    Ps(ps::PsArgs),
+    /// Print a container's resource usage and OOM events (JSON lines).
+    Events(events::EventsArgs),
+    /// Change a running container's resource limits.
+    Update(update::UpdateArgs),
     /// Write a default config.json.
     Spec(spec::SpecArgs),
     /// Print the features this runtime supports (JSON).
@@ -120,6 +134,28 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(a) => {
             print!("{}", crate::container::list(&cli.root, a.format(), a.quiet)?);
             Ok(0)
+        }
+        Command::Pause(a) => crate::container::pause(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id).map(|()| 0),
+        Command::Resume(a) => crate::container::resume(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id).map(|()| 0),
+        Command::Ps(a) => {
+            let pids = crate::container::ps(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id)?;
+            print!("{}", a.render(&pids)?);
+            Ok(0)
+        }
+        Command::Events(a) => {
+            let root = open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?;
+            let interval = a.interval()?;
+            crate::container::events(&root, &a.id, interval, a.stats, &mut |line| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            })?;
+            Ok(0)
+        }
+        Command::Update(a) => {
+            let resources = a.resources()?;
+            crate::container::update(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id, &resources).map(|()| 0)
         }
         Command::Spec(a) => a.run().map(|()| 0),
         Command::Features(_) => {

@@ -20,6 +20,7 @@ use crate::process::sync::{Msg, SyncSocket};
 use crate::security::caps::CapMasks;
 use crate::state::{self, Root, State, StateDir, INIT_SOCK};
 use crate::sys::{self, Cloned};
+use fdbox_cgroups::Cgroup;
 
 /// How long the init may take to set up before `create` gives up on it.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,7 +51,7 @@ pub struct Created {
 /// Create the container `o.id`. On any failure nothing is left behind: the
 /// init is killed and reaped, and the state directory removed.
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
-    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, armed: true };
+    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, cgroup: None, armed: true };
     let created = create_in(&mut guard, o)?;
     guard.armed = false;
     Ok(created)
@@ -60,6 +61,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
 struct Cleanup {
     dir: Option<StateDir>,
     child: Option<PidFd>,
+    cgroup: Option<Cgroup>,
     armed: bool,
 }
 
@@ -71,6 +73,9 @@ impl Drop for Cleanup {
         if let Some(init) = self.child.take() {
             let _ = init.signal(libc::SIGKILL);
             let _ = init.reap();
+        }
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
@@ -112,8 +117,10 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     let mut clone_flags = 0u64;
     let mut join = Vec::new();
     let mut join_pid = None;
+    let mut new_cgroupns = false;
     for ns in linux.namespaces().as_deref().unwrap_or_default() {
         match ns.path() {
+            None if ns.typ() == LinuxNamespaceType::Cgroup => new_cgroupns = true,
             None => clone_flags |= ns.typ() as u64,
             Some(p) => {
                 let fd = rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
@@ -171,6 +178,19 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
 
     let (parent_sync, child_sync) = SyncSocket::pair().sys("socketpair", || "sync".into())?;
 
+    // A fresh cgroup per container (kernel 6.12+ kills children cloned into
+    // a cgroup that once saw cgroup.kill). On pure v2 the init is born in
+    // it (CLONE_INTO_CGROUP); otherwise it waits until we attached it.
+    let layout = fdbox_cgroups::detect()?;
+    let cgroup = Cgroup::create(layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
+    for warning in linux.resources().as_ref().map(fdbox_cgroups::ignored_resources).unwrap_or_default() {
+        crate::log::warn(&warning);
+    }
+    let await_cgroup = cgroup.clone_into_fd().is_none();
+    guard.cgroup = Some(cgroup);
+    let cgroup = guard.cgroup.as_ref().ok_or_else(|| Error::State("lost the cgroup".into()))?;
+    let cgroup_path = cgroup.path().to_string();
+
     // Joining a pid namespace only affects children, so the parent joins it
     // and the init is born inside.
     if let Some(fd) = &join_pid {
@@ -180,7 +200,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
 
     // SAFETY: fdbox never starts a thread in the process that creates
     // containers (see DESIGN.md), so this process is single-threaded.
-    let cloned = unsafe { sys::clone3(clone_flags, None) }.sys("clone3", || format!("flags {clone_flags:#x}"))?;
+    let cloned = unsafe { sys::clone3(clone_flags, cgroup.clone_into_fd()) }.sys("clone3", || format!("flags {clone_flags:#x}"))?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(parent_sync);
@@ -200,14 +220,23 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 terminal,
                 extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
                 no_pivot: o.no_pivot,
+                await_cgroup,
+                new_cgroupns,
                 no_new_keyring: o.no_new_keyring,
                 caps,
                 argv,
                 envp,
             })
         }
-        Cloned::Parent { pid, pidfd } => (pid.as_raw_nonzero().get(), pidfd),
+        Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
+    if await_cgroup {
+        if let Some(cg) = guard.cgroup.as_ref() {
+            cg.attach(pid)?;
+        }
+        parent_sync.send(&Msg::Go, &[]).sys("sendmsg", || "sync socket".into())?;
+    }
+    let pid = pid.as_raw_nonzero().get();
     guard.child = Some(PidFd::new(pidfd, pid));
     let init = guard.child.as_ref().ok_or_else(|| Error::State("lost the init".into()))?;
     // The init holds its own copies now; ours would keep the mounts and
@@ -229,7 +258,8 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         annotations: spec.annotations().clone().unwrap_or_default(),
         owner: owner_name(),
         oci_version: spec.version().clone(),
-        cgroup: None,
+        cgroup: Some(cgroup_path),
+        cgroup_layout: Some(layout),
         config: spec.clone(),
     };
     dir.write_state(&st)?;
@@ -241,6 +271,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         fdpass::send(conn.as_fd(), b"standard", &[init.as_fd()]).sys("sendmsg", || format!("pidfd socket {sock}"))?;
     }
     let init = guard.child.take().ok_or_else(|| Error::State("lost the init".into()))?;
+    guard.cgroup = None;
     Ok(Created { init, console })
 }
 
@@ -277,6 +308,7 @@ fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts) -> Result<Option<
                         None => console = Some(master),
                     }
                 }
+                Some((Msg::Go, _)) => return Err(Error::Init("unexpected message from the init".into())),
                 None => return Err(Error::Init("container init exited during setup".into())),
             }
         } else if fds[1].revents().contains(PollFlags::IN) {

@@ -35,5 +35,14 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
     }
     debug_assert!(s == Status::Stopped || force);
+    if let Some(cg) = super::open_cgroup(&st) {
+        // Processes that outlived the init (a shared pid namespace, or
+        // escapees of a killed one) go with the container, then the cgroup.
+        if cg.is_frozen().unwrap_or(false) {
+            let _ = cg.thaw();
+        }
+        let _ = cg.kill_all(fdbox_cgroups::Signal::KILL);
+        cg.destroy()?;
+    }
     dir.remove()
 }

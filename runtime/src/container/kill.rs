@@ -68,11 +68,10 @@ pub fn parse_signal(s: &str) -> Result<i32> {
     Ok(n)
 }
 
-/// Send `sig` to the container's init through its pidfd. With `all`, every
-/// process of the container: its pid namespace ends with its init on
-/// SIGKILL; other signals reach the init only until the cgroup backend can
-/// enumerate the members.
-pub fn kill(root: &Root, id: &str, sig: i32, _all: bool) -> Result<()> {
+/// Send `sig` to the container's init through its pidfd; with `all`, to
+/// every process of its cgroup (v2 `cgroup.kill` for SIGKILL; otherwise
+/// each member through its own pidfd, frozen meanwhile on v1).
+pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = root.open_container(id)?;
     let st = dir.read_state()?;
     let (s, init) = status(&dir, &st);
@@ -80,6 +79,11 @@ pub fn kill(root: &Root, id: &str, sig: i32, _all: bool) -> Result<()> {
         (Status::Stopped, _) | (_, None) => return Err(Error::State(format!("container \"{id}\" is not running"))),
         (_, Some(i)) => i,
     };
+    if all {
+        let cg = super::require_cgroup(&st)?;
+        let signal = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Config(format!("invalid signal {sig}")))?;
+        return Ok(cg.kill_all(signal)?);
+    }
     init.signal(sig).sys("pidfd_send_signal", || format!("container {id} init (pid {})", init.pid()))
 }
 

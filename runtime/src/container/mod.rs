@@ -4,6 +4,7 @@ mod create;
 mod delete;
 mod kill;
 mod list;
+mod manage;
 mod run;
 mod start;
 mod state;
@@ -12,6 +13,7 @@ pub use create::{create, CreateOpts, Created};
 pub use delete::delete;
 pub use kill::{kill, parse_signal};
 pub use list::{list, ListFormat};
+pub use manage::{events, pause, ps, resume, update};
 pub use run::{run, RunOpts};
 pub use start::start;
 pub use state::{state_json, OciState};
@@ -49,7 +51,25 @@ pub fn status(dir: &StateDir, st: &State) -> (Status, Option<PidFd>) {
     if init.exited() {
         return (Status::Stopped, None);
     }
+    if open_cgroup(st).is_some_and(|cg| cg.is_frozen().unwrap_or(false)) {
+        return (Status::Paused, Some(init));
+    }
     // The created init waits on init.sock; `start` removes it.
     let status = if dir.has(INIT_SOCK) { Status::Created } else { Status::Running };
     (status, Some(init))
+}
+
+/// The container's cgroup as recorded at create, if it still exists.
+pub fn open_cgroup(st: &State) -> Option<fdbox_cgroups::Cgroup> {
+    let (layout, path) = (st.cgroup_layout?, st.cgroup.as_deref()?);
+    fdbox_cgroups::Cgroup::open(layout, path).ok()
+}
+
+/// The container's cgroup, or an error saying why there is none.
+pub fn require_cgroup(st: &State) -> crate::Result<fdbox_cgroups::Cgroup> {
+    let (layout, path) = match (st.cgroup_layout, st.cgroup.as_deref()) {
+        (Some(l), Some(p)) => (l, p),
+        _ => return Err(crate::Error::State(format!("container \"{}\" has no cgroup", st.id))),
+    };
+    Ok(fdbox_cgroups::Cgroup::open(layout, path)?)
 }

@@ -46,6 +46,10 @@ pub struct InitCtx<'a> {
     /// fds 3.. that pass to the container (LISTEN_FDS + --preserve-fds).
     pub extra_fds: u32,
     pub no_pivot: bool,
+    /// Wait for the parent's "go" (it attaches us to the v1 cgroups first).
+    pub await_cgroup: bool,
+    /// Enter a new cgroup namespace once in the container's cgroup.
+    pub new_cgroupns: bool,
     pub no_new_keyring: bool,
     pub caps: Option<CapMasks>,
     /// argv and envp, converted once by the parent.
@@ -84,7 +88,20 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // Device nodes and mount points get exactly the modes the spec asks for.
     rustix::process::umask(Mode::empty());
 
+    // Nothing of the container runs before it is in its cgroup: on v1 the
+    // parent attaches us after clone3 and then says "go".
+    if ctx.await_cgroup {
+        match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
+            Some((Msg::Go, _)) => {}
+            _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
+        }
+    }
     join_namespaces(ctx)?;
+    // A cgroup namespace is rooted at the cgroup we are in when we create
+    // it, so it is made only now, never by clone3.
+    if ctx.new_cgroupns {
+        sys::unshare_cgroupns().sys("unshare", || "cgroup namespace".into())?;
+    }
     let root = setup_rootfs(ctx)?;
     set_hostname(ctx.spec)?;
     if ctx.terminal {

@@ -12,6 +12,8 @@ use crate::fdpass;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
+    /// parent → child: the init is in its cgroup; go on.
+    Go,
     /// child → parent: the pty master for `--console-socket` (fd attached).
     Console { name: String },
     /// child → parent: the container is set up and waits for `start`.
