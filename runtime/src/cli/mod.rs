@@ -4,6 +4,7 @@
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -64,6 +65,8 @@ pub enum Command {
     Start(start::StartArgs),
     /// Create and start a container, and wait for it.
     Run(run::RunArgs),
+    /// Run a process in a running container.
+    Exec(exec::ExecArgs),
     /// Send a signal to a container's init.
     Kill(kill::KillArgs),
     /// Delete a container.
@@ -117,6 +120,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Start(a) => crate::container::start(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id).map(|()| 0),
         Command::Run(a) => crate::container::run(&open_root(true)?, &a.opts()),
+        Command::Exec(a) => crate::container::exec(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.opts()?),
         Command::Kill(a) => {
             let sig = crate::container::parse_signal(&a.signal)?;
             crate::container::kill(&open_root(false).map_err(|_| Error::NotFound(a.id.clone()))?, &a.id, sig, a.all).map(|()| 0)

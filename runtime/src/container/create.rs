@@ -345,7 +345,7 @@ fn listen_fds() -> Option<u32> {
 }
 
 /// The pid file, written atomically (clients poll for it).
-fn write_pid_file(path: &str, pid: i32) -> Result<()> {
+pub(super) fn write_pid_file(path: &str, pid: i32) -> Result<()> {
     let p = std::path::Path::new(path);
     let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let name = p.file_name().ok_or_else(|| Error::Config(format!("--pid-file {path}: not a file name")))?;

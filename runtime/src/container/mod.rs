@@ -2,6 +2,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod kill;
 mod list;
 mod manage;
@@ -11,6 +12,7 @@ mod state;
 
 pub use create::{create, CreateOpts, Created};
 pub use delete::delete;
+pub use exec::{exec, ExecOpts};
 pub use kill::{kill, parse_signal};
 pub use list::{list, ListFormat};
 pub use manage::{events, pause, ps, resume, update};

@@ -19,7 +19,7 @@ pub struct RunOpts {
 }
 
 /// Signals a foreground `run` passes on to the container, as runc does.
-const FORWARDED: &[i32] = &[
+pub(super) const FORWARDED: &[i32] = &[
     libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2,
     libc::SIGWINCH, libc::SIGCONT, libc::SIGALRM,
 ];
@@ -65,7 +65,7 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
 /// Poll the init's pidfd, the signalfd and (with a pty) stdin and the pty
 /// master until the init exits. Returns `None` when the exit code must be
 /// taken from the reaped status.
-fn wait(init: &crate::process::pidfd::PidFd, sigfd: &SignalFd, console: Option<&OwnedFd>) -> Result<Option<i32>> {
+pub(super) fn wait(init: &crate::process::pidfd::PidFd, sigfd: &SignalFd, console: Option<&OwnedFd>) -> Result<Option<i32>> {
     let stdin = rustix::stdio::stdin();
     let mut master_open = console.is_some();
     let mut stdin_open = console.is_some();
@@ -148,12 +148,12 @@ fn copy_winsize(from: BorrowedFd<'_>, to: BorrowedFd<'_>) {
 
 /// Our own terminal in raw mode while a container's pty is proxied;
 /// restored on drop.
-struct RawTerminal {
+pub(super) struct RawTerminal {
     saved: Option<rustix::termios::Termios>,
 }
 
 impl RawTerminal {
-    fn enter(master: BorrowedFd<'_>) -> RawTerminal {
+    pub(super) fn enter(master: BorrowedFd<'_>) -> RawTerminal {
         let stdin = rustix::stdio::stdin();
         copy_winsize(stdin, master);
         let saved = rustix::termios::tcgetattr(stdin).ok();

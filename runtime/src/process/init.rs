@@ -215,6 +215,16 @@ fn set_hostname(spec: &Spec) -> Result<()> {
 /// (which hands it to the console socket), and make the slave our stdio and
 /// controlling terminal, bound over /dev/console.
 fn setup_console(ctx: &InitCtx<'_>, root: &RootFd) -> Result<()> {
+    let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
+    let slave = open_terminal(&ctx.sync, process)?;
+    rootfs::bind_console(root, slave.as_fd())?;
+    Ok(())
+}
+
+/// The terminal of a container process: a pty from the devpts of the mount
+/// namespace we are in (the container's), its master sent to the parent,
+/// its slave our controlling terminal and stdio. Returns the slave.
+pub(crate) fn open_terminal(sync: &SyncSocket, process: &oci_spec::runtime::Process) -> Result<OwnedFd> {
     use rustix::pty::{openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).sys("open", || "/dev/ptmx".into())?;
     unlockpt(&master).sys("unlockpt", || "/dev/ptmx".into())?;
@@ -222,23 +232,19 @@ fn setup_console(ctx: &InitCtx<'_>, root: &RootFd) -> Result<()> {
     let name = name.to_string_lossy().into_owned();
     let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
         .sys("open", || name.clone())?;
-    if let Some(size) = ctx.spec.process().as_ref().and_then(|p| p.console_size()) {
+    if let Some(size) = process.console_size() {
         let ws = rustix::termios::Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(&master, ws).sys("ioctl", || "TIOCSWINSZ".into())?;
     }
-    rootfs::bind_console(root, slave.as_fd())?;
-    ctx.sync
-        .send(&Msg::Console { name: "/dev/ptmx".into() }, &[master.as_fd()])
+    sync.send(&Msg::Console { name: "/dev/ptmx".into() }, &[master.as_fd()])
         .sys("sendmsg", || "console".into())?;
     drop(master);
-    if let Some(p) = ctx.spec.process().as_ref() {
-        let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(p.user().uid())), None);
-    }
+    let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(process.user().uid())), None);
     sys::set_controlling_terminal(slave.as_fd()).sys("ioctl", || "TIOCSCTTY".into())?;
     rustix::stdio::dup2_stdin(&slave).sys("dup2", || "pty → stdin".into())?;
     rustix::stdio::dup2_stdout(&slave).sys("dup2", || "pty → stdout".into())?;
     rustix::stdio::dup2_stderr(&slave).sys("dup2", || "pty → stderr".into())?;
-    Ok(())
+    Ok(slave)
 }
 
 /// A new session keyring per container (runc's default), so containers do
@@ -253,7 +259,7 @@ fn join_session_keyring(id: &str) -> Result<()> {
 
 /// Resolve `argv[0]` as execvp would, inside the container, so that a
 /// missing executable fails `create` (as runc does) rather than `start`.
-fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
+pub(crate) fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
     let name = arg0.to_string_lossy().into_owned();
     let runnable = |p: &str| -> bool {
         rustix::fs::stat(p).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile)
@@ -283,7 +289,7 @@ fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
 
 /// Let a non-root container user use the stdio it was given (pipes from
 /// the caller), as runc does; /dev/null and terminals are left alone.
-fn fix_stdio_owner(uid: u32, gid: u32) {
+pub(crate) fn fix_stdio_owner(uid: u32, gid: u32) {
     if uid == 0 {
         return;
     }
@@ -297,7 +303,7 @@ fn fix_stdio_owner(uid: u32, gid: u32) {
     }
 }
 
-fn switch_user(uid: u32, gid: u32, additional: &[u32]) -> Result<()> {
+pub(crate) fn switch_user(uid: u32, gid: u32, additional: &[u32]) -> Result<()> {
     use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
     let groups: Vec<rustix::process::Gid> = additional.iter().map(|g| rustix::process::Gid::from_raw(*g)).collect();
     set_thread_groups(&groups).sys("setgroups", || format!("{additional:?}"))?;

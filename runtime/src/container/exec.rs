@@ -1,0 +1,253 @@
+//! `exec`: run another process in a running container, joined through the
+//! init's pidfd.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::io::Errno;
+use rustix::thread::ThreadNameSpaceType as Ns;
+
+use super::run::{wait, RawTerminal, FORWARDED};
+use super::{open_cgroup, status, Status};
+use crate::error::{Error, Result, SysContext};
+use crate::fdpass;
+use crate::process::exec::{self, ExecCtx};
+use crate::process::pidfd::PidFd;
+use crate::process::sync::{Msg, SyncSocket};
+use crate::security::caps::CapMasks;
+use crate::state::Root;
+use crate::sys::{self, Cloned, SignalFd};
+
+/// How the process to run is described: a whole OCI process (`-p`), or
+/// the container's own process with runc's `exec` flags applied.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOpts {
+    pub id: String,
+    pub process: Option<Process>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub tty: bool,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub console_socket: Option<String>,
+    pub pidfd_socket: Option<String>,
+    pub pid_file: Option<String>,
+    pub detach: bool,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// The process `exec` runs, built as runc builds it.
+fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
+    if let Some(p) = &o.process {
+        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::Config("process.json: args must not be empty".into()));
+        }
+        return Ok(p.clone());
+    }
+    if o.args.is_empty() {
+        return Err(Error::Config("exec: no command given".into()));
+    }
+    let mut p = base.cloned().unwrap_or_default();
+    p.set_args(Some(o.args.clone()));
+    p.set_terminal(Some(o.tty));
+    p.set_console_size(None);
+    let mut env = p.env().clone().unwrap_or_default();
+    for e in &o.env {
+        let key = e.split('=').next().unwrap_or(e);
+        env.retain(|x| x.split('=').next() != Some(key));
+        env.push(e.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(cwd.into());
+    }
+    let mut user = p.user().clone();
+    if let Some(u) = &o.user {
+        let (uid, gid) = match u.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (u.as_str(), None),
+        };
+        let bad = || Error::Config(format!("--user {u:?}: expected uid[:gid] as numbers"));
+        user.set_uid(uid.parse().map_err(|_| bad())?);
+        user.set_gid(match gid {
+            Some(g) => g.parse().map_err(|_| bad())?,
+            None => 0,
+        });
+    }
+    if !o.additional_gids.is_empty() {
+        user.set_additional_gids(Some(o.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if !o.caps.is_empty() {
+        let mut c = p.capabilities().clone().unwrap_or_default();
+        for name in &o.caps {
+            let cap: oci_spec::runtime::Capability = serde_json::from_value(serde_json::Value::String(
+                if name.to_ascii_uppercase().starts_with("CAP_") { name.to_ascii_uppercase() } else { format!("CAP_{}", name.to_ascii_uppercase()) },
+            ))
+            .map_err(|_| Error::Config(format!("unknown capability {name:?}")))?;
+            let add = |s: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = s.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            let (b, e, pm) = (add(c.bounding()), add(c.effective()), add(c.permitted()));
+            c.set_bounding(b);
+            c.set_effective(e);
+            c.set_permitted(pm);
+        }
+        p.set_capabilities(Some(c));
+    }
+    Ok(p)
+}
+
+/// Run the process; returns its exit code (0 right away with `detach`).
+pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
+    let (st, init) = {
+        let dir = root.open_container(&o.id)?;
+        let st = dir.read_state()?;
+        match status(&dir, &st) {
+            (Status::Stopped, _) | (_, None) => {
+                return Err(Error::State(format!("cannot exec in container \"{}\": it is not running", o.id)))
+            }
+            (Status::Paused, _) if !o.ignore_paused => {
+                return Err(Error::State(format!("cannot exec in container \"{}\": it is paused", o.id)))
+            }
+            (_, Some(init)) => (st, init),
+        }
+    };
+    let process = build_process(st.config.process().as_ref(), o)?;
+    let terminal = process.terminal().unwrap_or(false);
+    if o.console_socket.is_some() && !terminal {
+        return Err(Error::Config("--console-socket given but the process has no terminal".into()));
+    }
+    if terminal && o.detach && o.console_socket.is_none() {
+        return Err(Error::Config("a detached exec with a terminal needs --console-socket".into()));
+    }
+
+    // Every namespace the container has, as the init holds it.
+    let mut namespaces = Ns::empty();
+    let mut join_pid = false;
+    for ns in st.config.linux().as_ref().and_then(|l| l.namespaces().as_ref()).into_iter().flatten() {
+        namespaces |= match ns.typ() {
+            LinuxNamespaceType::Mount => Ns::MOUNT,
+            LinuxNamespaceType::Network => Ns::NETWORK,
+            LinuxNamespaceType::Ipc => Ns::INTER_PROCESS_COMMUNICATION,
+            LinuxNamespaceType::Uts => Ns::HOST_NAME_AND_NIS_DOMAIN_NAME,
+            LinuxNamespaceType::Cgroup => Ns::CONTROL_GROUP,
+            LinuxNamespaceType::User => Ns::USER,
+            LinuxNamespaceType::Time => Ns::TIME,
+            LinuxNamespaceType::Pid => {
+                join_pid = true;
+                continue;
+            }
+        };
+    }
+    if join_pid {
+        // Only affects our children: the exec'd process is born inside.
+        rustix::thread::move_into_thread_name_spaces(init.as_fd(), Ns::PROCESS_ID)
+            .sys("setns", || format!("pid namespace of container {}", o.id))?;
+    }
+
+    let cgroup = open_cgroup(&st);
+    let await_cgroup = cgroup.as_ref().is_some_and(|c| c.clone_into_fd().is_none());
+    let caps = process.capabilities().as_ref().map(CapMasks::from_spec).transpose()?;
+    let argv = cstrings(process.args().as_deref().unwrap_or_default())?;
+    let envp = cstrings(process.env().as_deref().unwrap_or_default())?;
+    let sigfd = if o.detach { None } else { Some(SignalFd::new(FORWARDED).sys("signalfd", String::new)?) };
+    let (parent_sync, child_sync) = SyncSocket::pair().sys("socketpair", || "sync".into())?;
+
+    // SAFETY: the fdbox process never starts a thread (see DESIGN.md).
+    let cloned = unsafe { sys::clone3(0, cgroup.as_ref().and_then(|c| c.clone_into_fd())) }.sys("clone3", || "exec".into())?;
+    let (pid, pidfd) = match cloned {
+        Cloned::Child => {
+            drop(parent_sync);
+            exec::run(ExecCtx {
+                process: &process,
+                sync: child_sync,
+                init: init.as_fd(),
+                namespaces,
+                await_cgroup,
+                terminal,
+                extra_fds: o.preserve_fds,
+                caps,
+                argv,
+                envp,
+            })
+        }
+        Cloned::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_sync);
+    let child = PidFd::new(pidfd, pid.as_raw_nonzero().get());
+    let result = (|| {
+        if let (true, Some(cg)) = (await_cgroup, cgroup.as_ref()) {
+            cg.attach(pid)?;
+            parent_sync.send(&Msg::Go, &[]).sys("sendmsg", || "sync socket".into())?;
+        }
+        wait_exec(&parent_sync, o)
+    })();
+    let console = match result {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = child.signal(libc::SIGKILL);
+            let _ = child.reap();
+            return Err(e);
+        }
+    };
+    if let Some(path) = &o.pid_file {
+        super::create::write_pid_file(path, child.pid())?;
+    }
+    if let Some(sock) = &o.pidfd_socket {
+        let conn = fdpass::connect(sock).sys("connect", || format!("pidfd socket {sock}"))?;
+        fdpass::send(conn.as_fd(), b"setns", &[child.as_fd()]).sys("sendmsg", || format!("pidfd socket {sock}"))?;
+    }
+    let Some(sigfd) = sigfd else { return Ok(0) };
+    let raw = console.as_ref().map(|m| RawTerminal::enter(m.as_fd()));
+    let waited = wait(&child, &sigfd, console.as_ref());
+    drop(raw);
+    let code = child.reap().sys("waitid", || "exec process".into())?;
+    Ok(waited?.unwrap_or(code))
+}
+
+/// Wait until the child has exec'd (end-of-file on the close-on-exec sync
+/// socket) or failed; forward its pty master if it opened one.
+fn wait_exec(sync: &SyncSocket, o: &ExecOpts) -> Result<Option<OwnedFd>> {
+    let mut console = None;
+    loop {
+        let mut fds = [PollFd::new(sync, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::sys("poll", "sync socket", e)),
+            Ok(_) => {}
+        }
+        match sync.recv().sys("recvmsg", || "sync socket".into())? {
+            // Closed: the program runs (a child that died before exec
+            // without a word shows in its exit code).
+            None => return Ok(console),
+            Some((Msg::Error { message }, _)) => return Err(Error::Init(message)),
+            Some((Msg::Console { name }, mut fds)) => {
+                let master = fds.pop().ok_or_else(|| Error::Init("console message without a pty".into()))?;
+                match &o.console_socket {
+                    Some(path) => {
+                        let conn = fdpass::connect(path).sys("connect", || format!("console socket {path}"))?;
+                        fdpass::send(conn.as_fd(), name.as_bytes(), &[master.as_fd()]).sys("sendmsg", || format!("console socket {path}"))?;
+                    }
+                    None => console = Some(master),
+                }
+            }
+            Some(_) => return Err(Error::Init("unexpected message from the exec child".into())),
+        }
+    }
+}
+
+fn cstrings(items: &[String]) -> Result<Vec<CString>> {
+    items.iter().map(|s| CString::new(s.as_bytes()).map_err(|_| Error::Config(format!("NUL byte in {s:?}")))).collect()
+}

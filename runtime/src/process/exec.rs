@@ -1,0 +1,103 @@
+//! The child side of `exec`: a process that joins a running container
+//! through its init's pidfd and runs one program there.
+//!
+//! ```text
+//! (wait for cgroup) → setns(pidfd, all namespaces) → terminal → cwd
+//!   → rlimits → user + capabilities → no_new_privs → exec
+//! ```
+//! The pid namespace was joined by the parent before clone3 (setns on a
+//! pid namespace only affects children), so this process is born inside it.
+
+use std::ffi::CString;
+use std::os::fd::BorrowedFd;
+
+use oci_spec::runtime::Process;
+use rustix::fs::Mode;
+use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
+
+use crate::error::{Error, Result, SysContext};
+use crate::process::init::{find_executable, fix_stdio_owner, open_terminal, switch_user};
+use crate::process::sync::{Msg, SyncSocket};
+use crate::security::caps::{self, CapMasks};
+use crate::sys;
+
+/// What the exec'd process needs, prepared by the parent before clone3.
+pub struct ExecCtx<'a> {
+    pub process: &'a Process,
+    pub sync: SyncSocket,
+    /// The container's init.
+    pub init: BorrowedFd<'a>,
+    /// Namespaces to join through the init's pidfd (no pid: see above).
+    pub namespaces: ThreadNameSpaceType,
+    pub await_cgroup: bool,
+    pub terminal: bool,
+    pub extra_fds: u32,
+    pub caps: Option<CapMasks>,
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+}
+
+/// Entry point of the exec child. Never returns: it execs, or reports the
+/// error on the sync socket and exits 127. The sync socket is close-on-exec,
+/// so the parent reads end-of-file exactly when the exec succeeded.
+pub fn run(ctx: ExecCtx<'_>) -> ! {
+    let err = match setup(&ctx) {
+        Ok(exe) => {
+            let e = sys::execve(&exe, &ctx.argv, &ctx.envp);
+            Error::Init(format!("exec {:?}: {}", exe, fdbox_mount::describe(e)))
+        }
+        Err(e) => e,
+    };
+    let _ = ctx.sync.send(&Msg::Error { message: err.to_string() }, &[]);
+    sys::exit_now(127)
+}
+
+fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
+    // Die with `fdbox exec` until the program runs.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    if ctx.terminal {
+        rustix::process::setsid().sys("setsid", String::new)?;
+    }
+    if ctx.await_cgroup {
+        match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
+            Some((Msg::Go, _)) => {}
+            _ => return Err(Error::Init("fdbox exec went away before placing the process in its cgroup".into())),
+        }
+    }
+    // All of the container's namespaces in one call; joining the mount
+    // namespace also puts our root and cwd at the container's root.
+    if !ctx.namespaces.is_empty() {
+        move_into_thread_name_spaces(ctx.init, ctx.namespaces).sys("setns", || "container namespaces through the init's pidfd".into())?;
+    }
+    let process = ctx.process;
+    if ctx.terminal {
+        open_terminal(&ctx.sync, process)?;
+    }
+    let user = process.user();
+    let cwd = process.cwd().to_string_lossy().into_owned();
+    let cwd_early = rustix::process::chdir(cwd.as_str());
+    let exe = find_executable(&ctx.argv[0], &ctx.envp)?;
+    if let Some(limits) = process.rlimits() {
+        crate::security::rlimits::apply(limits)?;
+    }
+    if let Some(m) = &ctx.caps {
+        caps::drop_bounding(m)?;
+    }
+    fix_stdio_owner(user.uid(), user.gid());
+    switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
+    if let Some(m) = &ctx.caps {
+        caps::apply_sets(m)?;
+    }
+    if cwd_early.is_err() {
+        rustix::process::chdir(cwd.as_str()).sys("chdir", || cwd.clone())?;
+    }
+    rustix::process::umask(Mode::from_raw_mode(user.umask().unwrap_or(0o022) & 0o777));
+    if process.no_new_privileges() == Some(true) {
+        rustix::thread::set_no_new_privs(true).sys("prctl", || "PR_SET_NO_NEW_PRIVS".into())?;
+    }
+    sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
+    rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    sys::reset_signals();
+    Ok(exe)
+}
