@@ -105,8 +105,7 @@ fn propagation_option(name: &str) -> Option<PropagationChange> {
 }
 
 const SB_FLAGS: &[&str] = &[
-    "sync", "async", "dirsync", "mand", "nomand", "lazytime", "nolazytime", "silent", "loud",
-    "iversion", "noiversion",
+    "sync", "async", "dirsync", "mand", "nomand", "lazytime", "nolazytime", "iversion", "noiversion",
 ];
 
 /// Parse the options of the mount at `dest` (used in errors).
@@ -122,7 +121,9 @@ pub fn parse(dest: &str, options: &[String]) -> Result<MountOptions> {
             }
             "idmap" => o.idmap = Some(false),
             "ridmap" => o.idmap = Some(true),
-            "remount" => {} // the mount API has no remount step to request
+            // No-ops: the mount API has no remount step to request, and
+            // `defaults` (fstab's) and `silent`/`loud` change nothing.
+            "remount" | "defaults" | "silent" | "loud" => {}
             "tmpcopyup" => {
                 return Err(Error::Option {
                     dest: dest.into(),

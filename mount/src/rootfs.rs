@@ -29,13 +29,27 @@ pub struct MountEntry {
 }
 
 impl MountEntry {
-    /// Parsed options; `bind` type implies a bind mount.
+    /// Parsed options; `bind` type implies a bind mount. A destination that
+    /// is not an absolute path is refused here, before anything is mounted.
     pub fn parsed(&self) -> Result<MountOptions> {
+        if !self.destination.starts_with('/') {
+            return Err(Error::Path {
+                path: self.destination.clone(),
+                reason: "mount destination must be an absolute path".into(),
+            });
+        }
         let mut o = options::parse(&self.destination, &self.options)?;
         if self.typ.as_deref() == Some("bind") {
             o.bind = true;
         }
         Ok(o)
+    }
+
+    /// Whether the host side makes this mount: binds (their sources are
+    /// host paths) and overlays (their layers are host paths, relative ones
+    /// relative to the bundle).
+    pub fn is_host_side(&self) -> Result<bool> {
+        Ok(self.parsed()?.bind || self.typ.as_deref() == Some("overlay"))
     }
 
     /// Whether the host side must prepare this mount (a bind).
@@ -44,17 +58,38 @@ impl MountEntry {
     }
 }
 
-/// Host side: a detached, recursive clone of the rootfs directory, made
-/// private so nothing mounted inside it propagates back to the host.
+/// Host side: a detached, recursive clone of the rootfs directory, made a
+/// slave of its source (runc's default `rslave`): mounts the host makes
+/// below the rootfs later still show up inside, and nothing mounted inside
+/// can ever propagate back to the host. `linux.rootfsPropagation` is
+/// applied on top of that once the container's root is in place
+/// ([`enter_root`]).
 pub fn prepare_rootfs(rootfs_dir: BorrowedFd<'_>) -> Result<MountFd> {
     let m = MountFd::clone_tree(rootfs_dir, "", true)?;
-    m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(Propagation::Private), true)?;
+    m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(Propagation::Slave), true)?;
     Ok(m)
 }
 
+/// Host side: the detached mount for an entry whose sources are host paths
+/// (see [`MountEntry::is_host_side`]), or `None` for a filesystem the
+/// container's init creates itself. Also validates every entry, so a bad
+/// mount fails `create` before the init exists.
+pub fn prepare_host_side(entry: &MountEntry, bundle: BorrowedFd<'_>) -> Result<Option<MountFd>> {
+    let o = entry.parsed()?;
+    if o.bind {
+        prepare_bind(entry, bundle).map(Some)
+    } else if entry.typ.as_deref() == Some("overlay") {
+        prepare_overlay(entry, &o, bundle).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Host side: the detached mount for a bind entry, with its flags and
-/// propagation (private by default, so the container's mounts never reach
-/// the host's tree) already applied.
+/// propagation already applied. The clone is first made a recursive slave
+/// of its source (runc's default, inherited from the rslave root), so that
+/// whatever propagation the options ask for, the container's mounts never
+/// reach the host's tree; the options' propagation is applied on top.
 pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd> {
     let o = entry.parsed()?;
     if let Some((k, _)) = o.data.first() {
@@ -75,8 +110,10 @@ pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd>
         },
         _ => e,
     })?;
-    let prop = o.propagation.unwrap_or(options::PropagationChange { kind: Propagation::Private, recursive: true });
-    m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(prop.kind), prop.recursive)?;
+    m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(Propagation::Slave), true)?;
+    if let Some(p) = o.propagation {
+        m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
+    }
     if !o.rec_set.is_empty() || !o.rec_clear.is_empty() {
         m.set_attr(o.rec_set, o.rec_clear, None, true)?;
     }
@@ -84,6 +121,77 @@ pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd>
         m.set_attr(o.set, o.clear, None, false)?;
     }
     Ok(m)
+}
+
+/// Host side: an overlay made entirely by fd. Each layer directory is
+/// opened relative to the bundle (absolute paths work too) and handed to
+/// overlayfs with `fsconfig(FSCONFIG_SET_FD)` (`lowerdir+`, `upperdir`,
+/// `workdir`; Linux 6.13+). A kernel that refuses layer fds gets the same
+/// fds as `/proc/self/fd/N` paths, which still name exactly the
+/// directories opened here.
+fn prepare_overlay(entry: &MountEntry, o: &MountOptions, bundle: BorrowedFd<'_>) -> Result<MountFd> {
+    let dest = entry.destination.as_str();
+    let open_layer = |key: &str, path: &str| -> Result<OwnedFd> {
+        rustix::fs::openat(bundle, path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => Error::Path { path: dest.into(), reason: format!("overlay {key} {path:?} is not a directory") },
+            e => Error::sys("openat", format!("overlay {key} {path}"), e),
+        })
+    };
+    let mut lower = Vec::new();
+    let mut upper = None;
+    let mut work = None;
+    let mut other = Vec::new();
+    for (k, v) in &o.data {
+        match (k.as_str(), v.as_deref()) {
+            ("lowerdir", Some(v)) => {
+                for l in v.split(':').filter(|l| !l.is_empty()) {
+                    lower.push(open_layer("lowerdir", l)?);
+                }
+            }
+            ("lowerdir+", Some(v)) => lower.push(open_layer("lowerdir", v)?),
+            ("upperdir", Some(v)) => upper = Some(open_layer("upperdir", v)?),
+            ("workdir", Some(v)) => work = Some(open_layer("workdir", v)?),
+            _ => other.push((k.clone(), v.clone())),
+        }
+    }
+    if lower.is_empty() {
+        return Err(Error::Path { path: dest.into(), reason: "overlay mount without a lowerdir".into() });
+    }
+    if upper.is_some() != work.is_some() {
+        return Err(Error::Path { path: dest.into(), reason: "overlay upperdir and workdir go together".into() });
+    }
+    let ctx = FsContext::new("overlay").map_err(|e| unknown_type(entry, "overlay", e))?;
+    ctx.set_string("source", entry.source.as_deref().unwrap_or("overlay"))?;
+    for f in &o.sb_flags {
+        ctx.set_flag(f)?;
+    }
+    for (k, v) in &other {
+        set_data_option(&ctx, entry, k, v.as_deref())?;
+    }
+    let by_fd = ctx.set_fd("lowerdir+", lower[0].as_fd());
+    match by_fd {
+        Ok(()) => {
+            for l in &lower[1..] {
+                ctx.set_fd("lowerdir+", l.as_fd())?;
+            }
+            if let (Some(u), Some(w)) = (&upper, &work) {
+                ctx.set_fd("upperdir", u.as_fd())?;
+                ctx.set_fd("workdir", w.as_fd())?;
+            }
+        }
+        // Older kernels: no layer fds (6.12) or no `lowerdir+` (6.1).
+        Err(e) if e.errno() == Some(Errno::INVAL) => {
+            let path = |fd: &OwnedFd| format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+            let lowers: Vec<String> = lower.iter().map(path).collect();
+            ctx.set_string("lowerdir", &lowers.join(":"))?;
+            if let (Some(u), Some(w)) = (&upper, &work) {
+                ctx.set_string("upperdir", &path(u))?;
+                ctx.set_string("workdir", &path(w))?;
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    ctx.mount(fresh_attrs(o))
 }
 
 /// The cgroup hierarchies of the host, read from `/proc/self/mountinfo`
@@ -141,13 +249,7 @@ fn fresh_attrs(o: &MountOptions) -> MountAttr {
 
 /// Create a detached mount of a new filesystem for `entry`.
 pub fn new_filesystem(entry: &MountEntry, fstype: &str, o: &MountOptions) -> Result<MountFd> {
-    let ctx = FsContext::new(fstype).map_err(|e| match e.errno() {
-        Some(Errno::NODEV) => Error::Path {
-            path: entry.destination.clone(),
-            reason: format!("unknown filesystem type {fstype:?}"),
-        },
-        _ => e,
-    })?;
+    let ctx = FsContext::new(fstype).map_err(|e| unknown_type(entry, fstype, e))?;
     if let Some(src) = entry.source.as_deref() {
         // The source is only a label for most virtual filesystems; some
         // refuse the key, which is harmless for those.
@@ -161,19 +263,36 @@ pub fn new_filesystem(entry: &MountEntry, fstype: &str, o: &MountOptions) -> Res
         ctx.set_flag(f)?;
     }
     for (k, v) in &o.data {
-        ctx.set_option(k, v.as_deref()).map_err(|e| match e.errno() {
-            Some(Errno::INVAL) => Error::Option {
-                dest: entry.destination.clone(),
-                option: match v {
-                    Some(v) => format!("{k}={v}"),
-                    None => k.clone(),
-                },
-                reason: "rejected by the filesystem",
-            },
-            _ => e,
-        })?;
+        set_data_option(&ctx, entry, k, v.as_deref())?;
     }
     ctx.mount(fresh_attrs(o))
+}
+
+/// `fsopen` failed: ENODEV means the kernel knows no such filesystem.
+fn unknown_type(entry: &MountEntry, fstype: &str, e: Error) -> Error {
+    match e.errno() {
+        Some(Errno::NODEV) => Error::Path {
+            path: entry.destination.clone(),
+            reason: format!("unknown filesystem type {fstype:?}"),
+        },
+        _ => e,
+    }
+}
+
+/// One data option through `fsconfig`; EINVAL means the filesystem does
+/// not know the option (or refuses its value).
+fn set_data_option(ctx: &FsContext, entry: &MountEntry, k: &str, v: Option<&str>) -> Result<()> {
+    ctx.set_option(k, v).map_err(|e| match e.errno() {
+        Some(Errno::INVAL) => Error::Option {
+            dest: entry.destination.clone(),
+            option: match v {
+                Some(v) => format!("{k}={v}"),
+                None => k.to_string(),
+            },
+            reason: "rejected by the filesystem",
+        },
+        _ => e,
+    })
 }
 
 fn is_virtual(fstype: &str) -> bool {
@@ -184,8 +303,17 @@ fn is_virtual(fstype: &str) -> bool {
 /// directory, or an empty file when the source is not a directory).
 pub fn attach_at(root: &RootFd, m: &MountFd, dest: &str) -> Result<OwnedFd> {
     let st = fstat(m).map_err(|e| Error::sys("fstat", m.name(), e))?;
-    let kind = if FileType::from_raw_mode(st.st_mode) == FileType::Directory { NodeKind::Dir } else { NodeKind::File };
-    let target = root.ensure(dest, kind)?;
+    let src_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+    let target = root.ensure(dest, if src_dir { NodeKind::Dir } else { NodeKind::File })?;
+    let st = fstat(&target).map_err(|e| Error::sys("fstat", dest, e))?;
+    let dst_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+    if src_dir != dst_dir {
+        let what = |dir: bool| if dir { "a directory" } else { "a file" };
+        return Err(Error::Path {
+            path: dest.into(),
+            reason: format!("cannot mount {} onto {}", what(src_dir), what(dst_dir)),
+        });
+    }
     m.attach(target.as_fd(), dest)?;
     Ok(target)
 }
@@ -196,6 +324,7 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     let o = entry.parsed()?;
     let dest = entry.destination.as_str();
     if o.bind {
+        // Flags and propagation were applied on the host side.
         let m = prepared.ok_or_else(|| Error::Path { path: dest.into(), reason: "bind mount was not prepared".into() })?;
         attach_at(root, &m, dest)?;
         return Ok(());
@@ -208,7 +337,10 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
         return mount_cgroup_v1_tree(root, entry, &o, cgroups);
     }
     let fstype = if fstype == "cgroup" { "cgroup2" } else { fstype };
-    let m = new_filesystem(entry, fstype, &o)?;
+    let m = match prepared {
+        Some(m) => m,
+        None => new_filesystem(entry, fstype, &o)?,
+    };
     attach_at(root, &m, dest)?;
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
@@ -236,6 +368,17 @@ fn mount_cgroup_v1_tree(root: &RootFd, entry: &MountEntry, o: &MountOptions, cgr
         }
         let m = ctx.mount(fresh_attrs(o))?;
         attach_at(root, &m, &format!("{dest}/{}", h.name))?;
+        // A co-mounted hierarchy (`cpu,cpuacct`) is also reachable by each
+        // of its names, as on the host.
+        if h.name.contains(',') {
+            let dir = reopen_dir(&root.open_path(dest)?, dest)?;
+            for part in h.name.split(',').filter(|p| !p.is_empty() && !cgroups.iter().any(|o| o.name == *p)) {
+                match symlinkat(h.name.as_str(), &dir, part) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(Error::sys("symlinkat", format!("{dest}/{part}"), e)),
+                }
+            }
+        }
     }
     if o.readonly() {
         t.set_attr(A::MOUNT_ATTR_RDONLY, MountAttr::empty(), None, false)?;
@@ -265,32 +408,17 @@ pub fn default_devices() -> Vec<Device> {
 }
 
 /// Create device nodes (`mknodat` relative to the parent's fd) and the
-/// standard /dev symlinks.
+/// standard /dev symlinks. Where `mknod` is not allowed (no CAP_MKNOD, a
+/// user namespace) the host's node at the same path is bind-mounted
+/// instead, after `fstat` shows it is the device the spec asks for; its
+/// owner and mode are the host's and are left alone.
 pub fn setup_dev(root: &RootFd, devices: &[Device], console: bool) -> Result<()> {
-    for d in devices {
-        let (parent, name) = split_parent(&d.path);
-        let dir = root.ensure(parent, NodeKind::Dir)?;
-        let dir = reopen_dir(&dir, parent)?;
-        let ft = match d.kind {
-            'b' => FileType::BlockDevice,
-            'p' => FileType::Fifo,
-            _ => FileType::CharacterDevice,
-        };
-        let dev = rustix::fs::makedev(d.major, d.minor);
-        match mknodat(&dir, name, ft, Mode::from_raw_mode(d.mode & 0o7777), dev) {
-            Ok(()) => {}
-            Err(Errno::EXIST) => {
-                rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty()).map_err(|e| Error::sys("unlinkat", d.path.as_str(), e))?;
-                mknodat(&dir, name, ft, Mode::from_raw_mode(d.mode & 0o7777), dev).map_err(|e| Error::sys("mknodat", d.path.as_str(), e))?;
-            }
-            Err(e) => return Err(Error::sys("mknodat", d.path.as_str(), e)),
-        }
-        rustix::fs::chownat(&dir, name, Some(uid(d.uid)), Some(gid(d.gid)), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
-            .map_err(|e| Error::sys("fchownat", d.path.as_str(), e))?;
-        // mknod honours the umask; set the mode the spec asked for.
-        rustix::fs::chmodat(&dir, name, Mode::from_raw_mode(d.mode & 0o7777), rustix::fs::AtFlags::empty())
-            .map_err(|e| Error::sys("fchmodat", d.path.as_str(), e))?;
-    }
+    // mknod honours the umask: without one, nodes get exactly the spec's
+    // mode in the same call (no chmod by name afterwards).
+    let umask = rustix::process::umask(Mode::empty());
+    let made = devices.iter().try_for_each(|d| make_device(root, d));
+    rustix::process::umask(umask);
+    made?;
     let dev = reopen_dir(&root.ensure("/dev", NodeKind::Dir)?, "/dev")?;
     let links = [
         ("fd", "/proc/self/fd"),
@@ -310,6 +438,69 @@ pub fn setup_dev(root: &RootFd, devices: &[Device], console: bool) -> Result<()>
         root.ensure("/dev/console", NodeKind::File)?;
     }
     Ok(())
+}
+
+/// One device node of [`setup_dev`].
+fn make_device(root: &RootFd, d: &Device) -> Result<()> {
+    let (parent, name) = split_parent(&d.path);
+    let dir = reopen_dir(&root.ensure(parent, NodeKind::Dir)?, parent)?;
+    let ft = device_type(d.kind);
+    let dev = rustix::fs::makedev(d.major, d.minor);
+    let mode = Mode::from_raw_mode(d.mode & 0o7777);
+    let made = match mknodat(&dir, name, ft, mode, dev) {
+        // Something is in the way (a node of the rootfs, or a symlink an
+        // attacker left there): replace the name itself, never its target.
+        Err(Errno::EXIST) => {
+            rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty()).map_err(|e| Error::sys("unlinkat", d.path.as_str(), e))?;
+            mknodat(&dir, name, ft, mode, dev)
+        }
+        other => other,
+    };
+    match made {
+        Ok(()) => rustix::fs::chownat(&dir, name, Some(uid(d.uid)), Some(gid(d.gid)), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+            .map_err(|e| Error::sys("fchownat", d.path.as_str(), e)),
+        Err(Errno::PERM) if d.kind != 'p' => bind_host_device(root, d),
+        Err(e) => Err(Error::sys("mknodat", d.path.as_str(), e)),
+    }
+}
+
+fn device_type(kind: char) -> FileType {
+    match kind {
+        'b' => FileType::BlockDevice,
+        'p' => FileType::Fifo,
+        _ => FileType::CharacterDevice,
+    }
+}
+
+/// The fallback of [`make_device`]: bind the host's node at the same path.
+/// Runs before pivot_root, so an absolute path still resolves in the init's
+/// copy of the host's tree.
+fn bind_host_device(root: &RootFd, d: &Device) -> Result<()> {
+    let host = MountFd::clone_tree(rustix::fs::CWD, &d.path, false).map_err(|e| match e.errno() {
+        Some(Errno::NOENT) => Error::Path {
+            path: d.path.clone(),
+            reason: "mknod is not permitted and the host has no such device node to bind".into(),
+        },
+        _ => e,
+    })?;
+    let st = fstat(&host).map_err(|e| Error::sys("fstat", format!("host {}", d.path), e))?;
+    let want = device_type(d.kind);
+    if FileType::from_raw_mode(st.st_mode) != want
+        || rustix::fs::major(st.st_rdev) != d.major
+        || rustix::fs::minor(st.st_rdev) != d.minor
+    {
+        return Err(Error::Path {
+            path: d.path.clone(),
+            reason: format!(
+                "mknod is not permitted and the host's node is not {} {}:{}",
+                type_name(want),
+                d.major,
+                d.minor
+            ),
+        });
+    }
+    let target = root.ensure(&d.path, NodeKind::File)?;
+    host.attach(target.as_fd(), &d.path)
 }
 
 fn uid(u: u32) -> rustix::fs::Uid {
@@ -334,11 +525,41 @@ fn reopen_dir(fd: &OwnedFd, name: &str) -> Result<OwnedFd> {
         .map_err(|e| Error::sys("openat", name, e))
 }
 
-/// Bind the pty slave (the container's terminal) over /dev/console.
+/// Bind the pty slave (the container's terminal) over /dev/console. The
+/// mount point must be a regular file or a device node in the container's
+/// /dev: a symlink there is refused rather than followed (CVE-2025-52565:
+/// a rootfs must not be able to redirect the console mount).
 pub fn bind_console(root: &RootFd, slave: BorrowedFd<'_>) -> Result<()> {
     let m = MountFd::clone_tree(slave, "", false)?;
-    let target = root.ensure("/dev/console", NodeKind::File)?;
+    let target = match root.open("/dev/console", OFlags::PATH | OFlags::NOFOLLOW, Mode::empty()) {
+        Ok(t) => t,
+        Err(e) if e.errno() == Some(Errno::NOENT) => root.ensure("/dev/console", NodeKind::File)?,
+        Err(e) => return Err(e),
+    };
+    let st = fstat(&target).map_err(|e| Error::sys("fstat", "/dev/console", e))?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile | FileType::CharacterDevice => {}
+        other => {
+            return Err(Error::Path {
+                path: "/dev/console".into(),
+                reason: format!("is a {}, not a file or a device; refusing to mount the console there", type_name(other)),
+            })
+        }
+    }
     m.attach(target.as_fd(), "/dev/console")
+}
+
+fn type_name(t: FileType) -> &'static str {
+    match t {
+        FileType::Symlink => "symlink",
+        FileType::Directory => "directory",
+        FileType::RegularFile => "regular file",
+        FileType::CharacterDevice => "character device",
+        FileType::BlockDevice => "block device",
+        FileType::Fifo => "fifo",
+        FileType::Socket => "socket",
+        FileType::Unknown => "file of unknown type",
+    }
 }
 
 /// `linux.maskedPaths`: a file is covered by the container's /dev/null —
@@ -381,11 +602,12 @@ fn dev_null(root: &RootFd) -> Result<MountFd> {
     let fd = root.open("/dev/null", OFlags::PATH | OFlags::NOFOLLOW, Mode::empty())?;
     let st = fstat(&fd).map_err(|e| Error::sys("fstat", "/dev/null", e))?;
     let rdev = st.st_rdev;
-    if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
-        || rustix::fs::major(rdev) != 1
-        || rustix::fs::minor(rdev) != 3
-    {
-        return Err(Error::Path { path: "/dev/null".into(), reason: "is not the null device; refusing to use it for masked paths".into() });
+    let ft = FileType::from_raw_mode(st.st_mode);
+    if ft != FileType::CharacterDevice || rustix::fs::major(rdev) != 1 || rustix::fs::minor(rdev) != 3 {
+        return Err(Error::Path {
+            path: "/dev/null".into(),
+            reason: format!("is a {}, not the null device 1:3; refusing to use it to mask paths", type_name(ft)),
+        });
     }
     Ok(MountFd::from_owned(fd, "/dev/null"))
 }
@@ -407,33 +629,42 @@ pub fn readonly_paths(root: &RootFd, paths: &[String]) -> Result<()> {
 }
 
 /// Attach the rootfs mount on top of the init's `/` (its private copy of
-/// the host tree), after making that tree a slave (or the propagation
-/// `linux.rootfsPropagation` asks for) so nothing propagates to the host.
+/// the host tree), after making that whole tree a recursive slave: neither
+/// this attach nor the later detach of the old root can propagate to the
+/// host. `propagation` (`linux.rootfsPropagation`) is only validated here;
+/// [`enter_root`] applies it.
 pub fn attach_rootfs(rootfs: &MountFd, propagation: Option<&str>) -> Result<RootFd> {
+    root_propagation(propagation)?;
     let slash = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| Error::sys("open", "/", e))?;
-    let prop = match propagation {
-        None | Some("") => options::PropagationChange { kind: Propagation::Slave, recursive: true },
-        Some(p) => options::parse("rootfsPropagation", &[p.to_string()])?
-            .propagation
-            .ok_or_else(|| Error::Option { dest: "rootfsPropagation".into(), option: p.into(), reason: "not a propagation type" })?,
-    };
-    set_attr_fd(slash.as_fd(), "/", MountAttr::empty(), MountAttr::empty(), Some(prop.kind), true)?;
-    // pivot_root refuses a shared parent mount: keep `/` itself out of any
-    // peer group (its children keep the requested propagation).
-    if prop.kind == Propagation::Shared {
-        set_attr_fd(slash.as_fd(), "/", MountAttr::empty(), MountAttr::empty(), Some(Propagation::Private), false)?;
-    }
+    set_attr_fd(slash.as_fd(), "/", MountAttr::empty(), MountAttr::empty(), Some(Propagation::Slave), true)?;
     rootfs.attach(slash.as_fd(), "/")?;
     let fd = rustix::io::dup(rootfs).map_err(|e| Error::sys("dup", "rootfs", e))?;
     Ok(RootFd::new(fd))
+}
+
+/// `linux.rootfsPropagation` parsed (`None` when unset: the rootfs stays the
+/// slave [`prepare_rootfs`] made it).
+fn root_propagation(propagation: Option<&str>) -> Result<Option<options::PropagationChange>> {
+    match propagation {
+        None | Some("") => Ok(None),
+        Some(p) => options::parse("rootfsPropagation", &[p.to_string()])?
+            .propagation
+            .map(Some)
+            .ok_or_else(|| Error::Option { dest: "linux.rootfsPropagation".into(), option: p.into(), reason: "not a propagation type" }),
+    }
 }
 
 /// Make the rootfs the process's root: `fchdir(rootfs)`,
 /// `pivot_root(".", ".")`, then detach the old root stacked on top.
 /// With `no_pivot` (runc's --no-pivot, for ramfs roots where pivot_root is
 /// impossible) the documented fallback is `chroot(".")`.
-pub fn enter_root(root: &RootFd, no_pivot: bool) -> Result<()> {
+///
+/// Then `linux.rootfsPropagation` is applied to the new `/` (recursively for
+/// the `r` forms). Only now: pivot_root refuses a shared new root, and
+/// every mount of the container exists by this point.
+pub fn enter_root(root: &RootFd, no_pivot: bool, propagation: Option<&str>) -> Result<()> {
+    let propagation = root_propagation(propagation)?;
     rustix::process::fchdir(root).map_err(|e| Error::sys("fchdir", "rootfs", e))?;
     if no_pivot {
         rustix::process::chroot(".").map_err(|e| Error::sys("chroot", "rootfs", e))?;
@@ -441,7 +672,11 @@ pub fn enter_root(root: &RootFd, no_pivot: bool) -> Result<()> {
         rustix::process::pivot_root(".", ".").map_err(|e| Error::sys("pivot_root", "rootfs", e))?;
         rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH).map_err(|e| Error::sys("umount2", "old root", e))?;
     }
-    rustix::process::chdir("/").map_err(|e| Error::sys("chdir", "/", e))
+    rustix::process::chdir("/").map_err(|e| Error::sys("chdir", "/", e))?;
+    if let Some(p) = propagation {
+        set_attr_fd(root.as_fd(), "/ (rootfsPropagation)", MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
