@@ -146,11 +146,8 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             source: m.source().as_ref().map(|s| s.to_string_lossy().into_owned()),
             options: m.options().clone().unwrap_or_default(),
         };
-        let prepared = if entry.is_bind()? {
-            Some(rootfs::prepare_bind(&entry, bundle_fd.as_fd()).map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?)
-        } else {
-            None
-        };
+        let prepared = rootfs::prepare_host_side(&entry, bundle_fd.as_fd())
+            .map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?;
         mounts.push((entry, prepared));
     }
     let cgroups = std::fs::read_to_string("/proc/self/mountinfo")

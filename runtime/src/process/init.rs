@@ -197,7 +197,7 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if ctx.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
     }
-    rootfs::enter_root(&root, ctx.no_pivot)?;
+    rootfs::enter_root(&root, ctx.no_pivot, propagation)?;
     Ok(root)
 }
 
