@@ -204,6 +204,31 @@ pub struct CgroupHierarchy {
     pub fstype: String,
     /// v1 options naming the hierarchy (`memory`, `cpu`, `name=systemd`).
     pub options: Vec<String>,
+    /// The container's cgroup in this hierarchy (from /proc/self/cgroup of
+    /// the init, read before it enters a cgroup namespace).
+    pub path: String,
+}
+
+/// Fill in each hierarchy's cgroup path from a `/proc/self/cgroup` text.
+pub fn assign_cgroup_paths(hiers: &mut [CgroupHierarchy], proc_self_cgroup: &str) {
+    for line in proc_self_cgroup.lines() {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else { continue };
+        for h in hiers.iter_mut() {
+            let matches = if h.fstype == "cgroup2" {
+                ctrls.is_empty()
+            } else {
+                let mut a: Vec<&str> = ctrls.split(',').collect();
+                let mut b: Vec<&str> = h.options.iter().map(String::as_str).collect();
+                a.sort_unstable();
+                b.sort_unstable();
+                a == b
+            };
+            if matches {
+                h.path = path.to_string();
+            }
+        }
+    }
 }
 
 /// Parse the cgroup mounts under /sys/fs/cgroup out of a mountinfo text.
@@ -231,7 +256,7 @@ pub fn cgroup_hierarchies(mountinfo: &str) -> Vec<CgroupHierarchy> {
             .filter(|o| fstype == "cgroup" && !matches!(*o, "rw" | "ro" | "") && !o.starts_with("release_agent") && *o != "clone_children" && !o.starts_with("xattr"))
             .map(str::to_string)
             .collect();
-        out.push(CgroupHierarchy { name, fstype: fstype.to_string(), options });
+        out.push(CgroupHierarchy { name, fstype: fstype.to_string(), options, path: String::new() });
     }
     out
 }
@@ -319,8 +344,10 @@ pub fn attach_at(root: &RootFd, m: &MountFd, dest: &str) -> Result<OwnedFd> {
 }
 
 /// Container side: create (or take the prepared bind of) one OCI mount and
-/// attach it. `cgroups` describes the host's hierarchies for `cgroup`.
-pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>, cgroups: &[CgroupHierarchy]) -> Result<()> {
+/// attach it. `cgroups` describes the host's hierarchies and the
+/// container's place in them, for `cgroup` mounts; `cgroupns` says whether
+/// the container has its own cgroup namespace.
+pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>, cgroups: &[CgroupHierarchy], cgroupns: bool) -> Result<()> {
     let o = entry.parsed()?;
     let dest = entry.destination.as_str();
     if o.bind {
@@ -333,8 +360,20 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if fstype.is_empty() || fstype == "none" {
         return Err(Error::Path { path: dest.into(), reason: "mount has no type and is not a bind mount".into() });
     }
-    if fstype == "cgroup" && !cgroups.iter().any(|h| h.name.is_empty() && h.fstype == "cgroup2") {
+    if o.idmap.is_some() {
+        return Err(Error::Option { dest: dest.into(), option: "idmap".into(), reason: "supported on bind mounts only" });
+    }
+    let unified = cgroups.iter().find(|h| h.name.is_empty() && h.fstype == "cgroup2");
+    if fstype == "cgroup" && unified.is_none() {
         return mount_cgroup_v1_tree(root, entry, &o, cgroups);
+    }
+    if matches!(fstype, "cgroup" | "cgroup2") && !cgroupns {
+        // Without a cgroup namespace a new cgroup2 mount would show the
+        // host's whole tree: bind the container's own cgroup instead.
+        let path = unified.map_or("/", |h| h.path.as_str());
+        let m = bind_host(&format!("/sys/fs/cgroup{path}"), false)?;
+        attach_at(root, &m, dest)?;
+        return apply_bind_attrs(&m, &o);
     }
     let fstype = if fstype == "cgroup" { "cgroup2" } else { fstype };
     let m = match prepared {
@@ -348,9 +387,10 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     Ok(())
 }
 
-/// `cgroup` on a v1 or hybrid host: a tmpfs with one mount per hierarchy,
-/// laid out like the host's /sys/fs/cgroup, and then made read-only if the
-/// entry asks for it.
+/// `cgroup` on a v1 or hybrid host: a tmpfs laid out like the host's
+/// /sys/fs/cgroup, with each hierarchy's directory of the container bound
+/// in its place (as runc; new v1 mounts are refused in a user namespace and
+/// would show the host's whole tree), then made read-only if asked.
 fn mount_cgroup_v1_tree(root: &RootFd, entry: &MountEntry, o: &MountOptions, cgroups: &[CgroupHierarchy]) -> Result<()> {
     let dest = entry.destination.as_str();
     let tmpfs = FsContext::new("tmpfs")?;
@@ -359,15 +399,9 @@ fn mount_cgroup_v1_tree(root: &RootFd, entry: &MountEntry, o: &MountOptions, cgr
     let t = tmpfs.mount(base_attrs)?;
     attach_at(root, &t, dest)?;
     for h in cgroups {
-        let ctx = FsContext::new(&h.fstype)?;
-        for opt in &h.options {
-            match opt.split_once('=') {
-                Some((k, v)) => ctx.set_string(k, v)?,
-                None => ctx.set_flag(opt)?,
-            }
-        }
-        let m = ctx.mount(fresh_attrs(o))?;
+        let m = bind_host(&format!("/sys/fs/cgroup/{}{}", h.name, h.path), false)?;
         attach_at(root, &m, &format!("{dest}/{}", h.name))?;
+        apply_bind_attrs(&m, o)?;
         // A co-mounted hierarchy (`cpu,cpuacct`) is also reachable by each
         // of its names, as on the host.
         if h.name.contains(',') {
@@ -382,6 +416,22 @@ fn mount_cgroup_v1_tree(root: &RootFd, entry: &MountEntry, o: &MountOptions, cgr
     }
     if o.readonly() {
         t.set_attr(A::MOUNT_ATTR_RDONLY, MountAttr::empty(), None, false)?;
+    }
+    Ok(())
+}
+
+/// A detached bind of a host path, resolved in the init's copy of the
+/// host's mount tree (before pivot_root).
+fn bind_host(path: &str, recursive: bool) -> Result<MountFd> {
+    MountFd::clone_tree(rustix::fs::CWD, path, recursive)
+}
+
+/// The per-mount flags of an entry on a bind it was turned into.
+fn apply_bind_attrs(m: &MountFd, o: &MountOptions) -> Result<()> {
+    let set = (o.set | o.rec_set) & !A::MOUNT_ATTR__ATIME;
+    let clear = (o.clear | o.rec_clear) & !A::MOUNT_ATTR__ATIME;
+    if !set.is_empty() || !clear.is_empty() {
+        m.set_attr(set, clear, None, false)?;
     }
     Ok(())
 }
@@ -692,9 +742,12 @@ mod tests {
                   42 27 0:39 / /mnt/other rw - cgroup2 cgroup2 rw\n";
         let h = cgroup_hierarchies(mi);
         assert_eq!(h.len(), 3);
-        assert_eq!(h[0], CgroupHierarchy { name: "cpu".into(), fstype: "cgroup".into(), options: vec!["cpu".into()] });
+        assert_eq!(h[0], CgroupHierarchy { name: "cpu".into(), fstype: "cgroup".into(), options: vec!["cpu".into()], path: String::new() });
         assert_eq!(h[1].options, vec!["name=systemd".to_string()]);
         assert_eq!(h[2].fstype, "cgroup2");
+        let mut h = h;
+        assign_cgroup_paths(&mut h, "9:name=systemd:/fdbox/a\n1:cpu:/fdbox/a\n0::/fdbox/a\n");
+        assert!(h.iter().all(|x| x.path == "/fdbox/a"), "{h:?}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Mount(#[from] fdbox_mount::Error),
+    #[error(transparent)]
+    Idmap(#[from] fdbox_idmap::Error),
     #[error("cgroup: {0}")]
     Cgroup(#[from] fdbox_cgroups::Error),
     #[error("{0}")]

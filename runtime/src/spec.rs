@@ -148,9 +148,15 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_uts {
         return Err(Error::Config("config.json: hostname requires a new uts namespace".into()));
     }
-    if seen.contains(&LinuxNamespaceType::User) {
-        return Err(Error::Unsupported(
-            "user namespaces are not supported yet (see the idmap issue)".into(),
+    let new_userns = namespaces.iter().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let uid = id_maps(linux.uid_mappings());
+    let gid = id_maps(linux.gid_mappings());
+    if new_userns {
+        fdbox_idmap::validate("linux.uidMappings", &uid)?;
+        fdbox_idmap::validate("linux.gidMappings", &gid)?;
+    } else if !uid.is_empty() || !gid.is_empty() {
+        return Err(Error::Config(
+            "config.json: linux.uidMappings/gidMappings given without a new user namespace".into(),
         ));
     }
     for m in spec.mounts().as_deref().unwrap_or_default() {
@@ -162,6 +168,14 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// OCI id mappings as `fdbox_idmap` extents.
+pub fn id_maps(maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>) -> Vec<fdbox_idmap::IdMap> {
+    maps.iter()
+        .flatten()
+        .map(|m| fdbox_idmap::IdMap { container_id: m.container_id(), host_id: m.host_id(), size: m.size() })
+        .collect()
 }
 
 #[cfg(test)]
@@ -189,6 +203,21 @@ mod tests {
         let mut v = default_spec(false);
         v["process"]["args"] = serde_json::json!([]);
         assert!(parse(v).unwrap_err().to_string().contains("process.args"));
+    }
+
+    #[test]
+    fn user_namespace_mappings() {
+        let mut v = default_spec(false);
+        v["linux"]["namespaces"].as_array_mut().unwrap().push(serde_json::json!({"type": "user"}));
+        assert!(parse(v.clone()).unwrap_err().to_string().contains("no mappings"));
+        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        parse(v.clone()).unwrap();
+        v["linux"]["gidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 10}, {"containerID": 5, "hostID": 200000, "size": 1}]);
+        assert!(parse(v).unwrap_err().to_string().contains("overlap"));
+        let mut v = default_spec(false);
+        v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        assert!(parse(v).unwrap_err().to_string().contains("without a new user namespace"));
     }
 
     #[test]

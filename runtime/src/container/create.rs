@@ -127,6 +127,9 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                     .sys("open", || format!("{:?} namespace {}", ns.typ(), p.display()))?;
                 if ns.typ() == LinuxNamespaceType::Pid {
                     join_pid = Some(fd);
+                } else if ns.typ() == LinuxNamespaceType::User {
+                    // Joined first: it owns the others.
+                    join.insert(0, (ns.typ(), fd));
                 } else {
                     join.push((ns.typ(), fd));
                 }
@@ -149,6 +152,14 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         let prepared = rootfs::prepare_host_side(&entry, bundle_fd.as_fd())
             .map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?;
         mounts.push((entry, prepared));
+    }
+    // Without a new user namespace, `idmap` binds are mapped now (with the
+    // mount's own mappings); with one, once its mappings are written.
+    let new_userns = clone_flags & LinuxNamespaceType::User as u64 != 0;
+    let uid_maps = crate::spec::id_maps(linux.uid_mappings());
+    let gid_maps = crate::spec::id_maps(linux.gid_mappings());
+    if !new_userns {
+        idmap_binds(&spec, &mounts, None)?;
     }
     let cgroups = std::fs::read_to_string("/proc/self/mountinfo")
         .map(|mi| rootfs::cgroup_hierarchies(&mi))
@@ -184,6 +195,9 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         crate::log::warn(&warning);
     }
     let await_cgroup = cgroup.clone_into_fd().is_none();
+    // The init waits for "go" while we place it in its cgroup and, with a
+    // user namespace, write its mappings and idmap its mounts.
+    let await_parent = await_cgroup || new_userns;
     guard.cgroup = Some(cgroup);
     let cgroup = guard.cgroup.as_ref().ok_or_else(|| Error::State("lost the cgroup".into()))?;
     let cgroup_path = cgroup.path().to_string();
@@ -217,7 +231,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 terminal,
                 extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
                 no_pivot: o.no_pivot,
-                await_cgroup,
+                await_cgroup: await_parent,
                 new_cgroupns,
                 no_new_keyring: o.no_new_keyring,
                 caps,
@@ -227,14 +241,31 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
+    guard.child = Some(PidFd::new(pidfd, pid.as_raw_nonzero().get()));
     if await_cgroup {
         if let Some(cg) = guard.cgroup.as_ref() {
             cg.attach(pid)?;
         }
+    }
+    if new_userns {
+        // We are the init's unreaped parent: /proc/<pid> is the init's.
+        let proc_dir = rustix::fs::open(format!("/proc/{}", pid.as_raw_nonzero()), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+            .sys("open", || format!("/proc/{}", pid.as_raw_nonzero()))?;
+        fdbox_idmap::write_mappings(proc_dir.as_fd(), &uid_maps, &gid_maps, false)?;
+        let userns = fdbox_idmap::UserNsFd::of_process(proc_dir.as_fd())?;
+        // The rootfs, unless its owner already is the container's root:
+        // the same detached mount the init inherited, so it sees the idmap.
+        let root_owner = rustix::fs::fstat(&rootfs_dir).sys("fstat", || rootfs_path.clone())?.st_uid;
+        let mapped_root = uid_maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
+        if mapped_root != Some(root_owner) {
+            rootfs.idmap(userns.as_fd(), true).map_err(|e| Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}")))?;
+        }
+        idmap_binds(&spec, &mounts, Some(&userns))?;
+    }
+    if await_parent {
         parent_sync.send(&Msg::Go, &[]).sys("sendmsg", || "sync socket".into())?;
     }
     let pid = pid.as_raw_nonzero().get();
-    guard.child = Some(PidFd::new(pidfd, pid));
     let init = guard.child.as_ref().ok_or_else(|| Error::State("lost the init".into()))?;
     // The init holds its own copies now; ours would keep the mounts and
     // the listening socket alive after the init exits.
@@ -366,4 +397,30 @@ fn owner_name() -> String {
             })
         })
         .unwrap_or_else(|| uid.to_string())
+}
+
+/// Idmap the bind mounts that ask for it (`idmap`, `ridmap`): with the
+/// mount's own `uidMappings`/`gidMappings` when it has them (a user
+/// namespace made for that), else with the container's user namespace.
+fn idmap_binds(spec: &oci_spec::runtime::Spec, mounts: &[(MountEntry, Option<fdbox_mount::MountFd>)], container: Option<&fdbox_idmap::UserNsFd>) -> Result<()> {
+    let oci = spec.mounts().as_deref().unwrap_or_default();
+    for ((entry, prepared), m) in mounts.iter().zip(oci) {
+        let Some(recursive) = entry.parsed()?.idmap else { continue };
+        let Some(mount) = prepared else {
+            return Err(Error::Config(format!("mount {}: idmap is supported on bind mounts only", entry.destination)));
+        };
+        let (uid, gid) = (crate::spec::id_maps(m.uid_mappings()), crate::spec::id_maps(m.gid_mappings()));
+        let own;
+        let userns = if !uid.is_empty() || !gid.is_empty() {
+            fdbox_idmap::validate(&format!("mount {} uidMappings", entry.destination), &uid)?;
+            fdbox_idmap::validate(&format!("mount {} gidMappings", entry.destination), &gid)?;
+            own = fdbox_idmap::UserNsHolder::create(&uid, &gid)?;
+            &own
+        } else {
+            container.ok_or_else(|| Error::Config(format!(
+                "mount {}: idmap needs uidMappings/gidMappings on the mount or a user namespace", entry.destination)))?
+        };
+        mount.idmap(userns.as_fd(), recursive).map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?;
+    }
+    Ok(())
 }

@@ -96,7 +96,18 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
             _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
         }
     }
+    // Where we are in each cgroup hierarchy, for binding the container's
+    // own cgroups at /sys/fs/cgroup: read before a cgroup namespace hides it.
+    if let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") {
+        rootfs::assign_cgroup_paths(&mut ctx.cgroups, &text);
+    }
     join_namespaces(ctx)?;
+    // In a user namespace we are still host root, which it does not map:
+    // become its root, or nothing we create could be owned by anyone.
+    let in_userns = ctx.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::User));
+    if in_userns {
+        switch_user(0, 0, &[])?;
+    }
     // A cgroup namespace is rooted at the cgroup we are in when we create
     // it, so it is made only now, never by clone3.
     if ctx.new_cgroupns {
@@ -162,7 +173,7 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     let root = rootfs::attach_rootfs(&ctx.rootfs, propagation)?;
     let mut dev_is_tmpfs = false;
     for (entry, prepared) in ctx.mounts.iter_mut() {
-        rootfs::mount_entry(&root, entry, prepared.take(), &ctx.cgroups)
+        rootfs::mount_entry(&root, entry, prepared.take(), &ctx.cgroups, ctx.new_cgroupns)
             .map_err(|e| Error::Config(format!("mount {} ({}): {e}", entry.destination, entry.typ.as_deref().unwrap_or("bind"))))?;
         if entry.destination.trim_end_matches('/') == "/dev" && entry.typ.as_deref() == Some("tmpfs") {
             dev_is_tmpfs = true;
