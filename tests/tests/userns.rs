@@ -1,0 +1,128 @@
+//! User namespaces on a root-owned rootfs that is never chowned: idmapped
+//! mounts (issue 4).
+
+use fdbox_tests::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+const MAP: u32 = 100_000;
+
+/// A user namespace mapping container 0..65536 to host 100000..
+fn with_userns(env: &Env) {
+    env.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
+    });
+}
+
+/// Inside, `id -u` is 0 and the root-owned busybox shows uid 0; the rootfs
+/// on disk still belongs to host root (nothing was chowned).
+#[test]
+fn root_owned_rootfs_appears_owned_by_container_root() {
+    let Some(env) = Env::new("userns-rootfs") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1 has no idmapped rootfs");
+    }
+    with_userns(&env);
+    env.sh("id -u; id -g; stat -c '%u:%g' /bin/busybox; cat /proc/self/uid_map");
+    let c = env.container("u");
+    let out = c.run(&[]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..3], ["0", "0", "0:0"], "{out}");
+    let map: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(map, ["0", "100000", "65536"], "{out}");
+    let meta = fs::metadata(rootfs().join("bin/busybox")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the rootfs was chowned");
+    drop(c);
+    env.assert_clean();
+}
+
+/// A root-owned host directory bound with `idmap` is writable by container
+/// root and what it writes lands on disk as host uid 0; without `idmap` the
+/// same directory shows as nobody and refuses the write.
+#[test]
+fn idmap_bind_is_writable_and_plain_bind_is_not() {
+    let Some(env) = Env::new("userns-bind") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1 has no idmapped mounts");
+    }
+    let data = env.subdir("data");
+    with_userns(&env);
+    env.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().extend([
+            json!({"destination": "/mapped", "type": "bind", "source": data, "options": ["rbind", "idmap"]}),
+            json!({"destination": "/plain", "type": "bind", "source": data, "options": ["rbind"]}),
+        ]);
+    });
+    env.sh("stat -c '%u' /mapped; echo hi > /mapped/by-root && echo mapped-ok; \
+            stat -c '%u' /plain; echo no > /plain/nope 2>/dev/null && echo plain-wrote || echo plain-denied");
+    let c = env.container("b");
+    let out = c.run(&[]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["0", "mapped-ok", "65534", "plain-denied"], "{out}");
+    let meta = fs::metadata(data.join("by-root")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (0, 0), "the write did not land as host root");
+    assert!(!data.join("nope").exists());
+    drop(c);
+    env.assert_clean();
+}
+
+/// exec joins the user namespace too.
+#[test]
+fn exec_joins_the_user_namespace() {
+    let Some(env) = Env::new("userns-exec") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1 has no idmapped rootfs");
+    }
+    with_userns(&env);
+    env.args(&["sleep", "60"]);
+    let c = env.container("x");
+    c.run(&["-d"]).ok();
+    let out = env.rt(&["exec", &c.id, "sh", "-c", "cat /proc/self/uid_map; stat -c %u /bin/busybox"]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[1], "0", "{out}");
+    c.delete(&["-f"]).ok();
+    drop(c);
+    env.assert_clean();
+}
+
+/// Bad mappings: one clear error line each, nothing left behind.
+#[test]
+fn bad_mappings_are_refused() {
+    let Some(env) = Env::new("userns-bad") else { return };
+    if !is_fdbox() {
+        return skip("error wording is fdbox's");
+    }
+    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+        ("overlap", Box::new(|c: &mut Value| {
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 100}, {"containerID": 50, "hostID": 300000, "size": 10}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 100}]);
+        })),
+        ("no mappings", Box::new(|c: &mut Value| {
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        })),
+        ("without a new user namespace", Box::new(|c: &mut Value| {
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 10}]);
+        })),
+        ("bind mounts only", Box::new(|c: &mut Value| {
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}));
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
+        })),
+    ];
+    let pristine = env.config();
+    for (want, edit) in cases {
+        env.edit(|c| *c = pristine.clone());
+        env.edit(|c| edit(c));
+        let c = env.container("bad");
+        let out = c.run(&[]).fails_with_one_line();
+        assert!(out.stderr.contains(want), "expected {want:?}: {out}");
+        env.assert_no_state(&c.id);
+        drop(c);
+    }
+    env.assert_clean();
+}
