@@ -766,3 +766,149 @@ mod tests {
         assert_eq!(split_parent("/dev/net/tun"), ("/dev/net", "tun"));
     }
 }
+
+/// The overlay mounted at the directory `dir` refers to, rebuilt from its
+/// layers with each layer idmapped onto `userns` (overlayfs itself cannot
+/// be idmapped; its layers can). The layers are read from mountinfo of the
+/// mount `dir` is the root of, opened with `open_tree`, idmapped, and handed
+/// to a new overlay with `fsconfig(FSCONFIG_SET_FD)`. `Ok(None)` when `dir`
+/// is not the root of an overlay mount.
+/// `owner` is the host (uid, gid) of the container's root: the overlay is
+/// created with those filesystem ids, so its own writes through the
+/// idmapped upper layer land as the on-disk owner of the layers.
+pub fn idmapped_overlay(dir: BorrowedFd<'_>, userns: BorrowedFd<'_>, mountinfo: &str, owner: (u32, u32)) -> Result<Option<MountFd>> {
+    let st = rustix::fs::statx(dir, "", rustix::fs::AtFlags::EMPTY_PATH, rustix::fs::StatxFlags::MNT_ID)
+        .map_err(|e| Error::sys("statx", "rootfs", e))?;
+    let Some(opts) = overlay_options(mountinfo, st.stx_mnt_id) else { return Ok(None) };
+    let layer = |key: &str, path: &str| -> Result<MountFd> {
+        let m = MountFd::clone_tree(rustix::fs::CWD, path, false)
+            .map_err(|e| Error::Path { path: path.into(), reason: format!("overlay {key} of the rootfs: {e}") })?;
+        m.idmap(userns, false)?;
+        Ok(m)
+    };
+    let ctx = FsContext::new("overlay")?;
+    ctx.set_string("source", "overlay")?;
+    let mut lowers = 0;
+    let mut upper = None;
+    let mut work = None;
+    // The detached layer mounts must stay open until the overlay exists:
+    // closing one dissolves it, and overlayfs clones its layers at create.
+    let mut keep: Vec<MountFd> = Vec::new();
+    for (k, v) in &opts {
+        match k.as_str() {
+            "lowerdir" => {
+                for l in v.split(':').filter(|l| !l.is_empty()) {
+                    let m = layer("lowerdir", l)?;
+                    ctx.set_fd("lowerdir+", m.as_fd())?;
+                    keep.push(m);
+                    lowers += 1;
+                }
+            }
+            "upperdir" => upper = Some(v.as_str()),
+            "workdir" => work = Some(v.as_str()),
+            _ => {}
+        }
+    }
+    if lowers == 0 {
+        return Err(Error::Path { path: "rootfs".into(), reason: "overlay without lowerdir in mountinfo".into() });
+    }
+    if let (Some(u), Some(w)) = (upper, work) {
+        // overlayfs wants upperdir and workdir on one mount: idmap their
+        // common parent once and open both below it.
+        let base = common_parent(u, w);
+        let m = layer("upperdir", base)?;
+        let below = |p: &str| -> Result<OwnedFd> {
+            let rel = p[base.len()..].trim_start_matches('/');
+            rustix::fs::openat(&m, if rel.is_empty() { "." } else { rel }, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("openat", p, e))
+        };
+        ctx.set_fd("upperdir", below(u)?.as_fd())?;
+        ctx.set_fd("workdir", below(w)?.as_fd())?;
+        keep.push(m);
+    }
+    let m = crate::sys::with_fs_ids(owner.0, owner.1, || ctx.mount(MountAttr::empty()))
+        .map_err(|e| Error::sys("setfsuid", format!("{}:{}", owner.0, owner.1), e))??;
+    drop(keep);
+    m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(Propagation::Private), true)?;
+    Ok(Some(m))
+}
+
+/// The longest common directory of two absolute paths.
+fn common_parent<'a>(a: &'a str, b: &str) -> &'a str {
+    let mut end = 0;
+    for ((i, x), y) in a.char_indices().zip(b.chars()) {
+        if x != y {
+            break;
+        }
+        if x == '/' {
+            end = i;
+        }
+    }
+    let full = a.len().min(b.len());
+    if a.len() == full && b[full..].starts_with('/') || b.len() == full && a[full..].starts_with('/') {
+        end = full;
+    }
+    if end == 0 {
+        "/"
+    } else {
+        &a[..end]
+    }
+}
+
+/// The `key=value` super options of the overlay mount with id `mnt_id`,
+/// unescaped (mountinfo writes space, tab, newline and `\` as `\ooo`).
+fn overlay_options(mountinfo: &str, mnt_id: u64) -> Option<Vec<(String, String)>> {
+    let line = mountinfo.lines().find(|l| l.split(' ').next().and_then(|id| id.parse::<u64>().ok()) == Some(mnt_id))?;
+    let (_, right) = line.split_once(" - ")?;
+    let mut r = right.split(' ');
+    if r.next()? != "overlay" {
+        return None;
+    }
+    let _source = r.next();
+    let opts = r.next()?;
+    Some(
+        opts.split(',')
+            .filter_map(|o| o.split_once('='))
+            .map(|(k, v)| (k.to_string(), unescape_mountinfo(v)))
+            .collect(),
+    )
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod overlay_tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_from_mountinfo() {
+        let mi = "30 27 0:40 / /b/rootfs rw,relatime - overlay overlay rw,lowerdir=/l1:/l\\0402,upperdir=/u,workdir=/w\n\
+                  31 27 0:41 / /x rw - tmpfs tmpfs rw\n";
+        let o = overlay_options(mi, 30).unwrap();
+        assert_eq!(o[0], ("lowerdir".into(), "/l1:/l 2".into()));
+        assert_eq!(o[1], ("upperdir".into(), "/u".into()));
+        assert!(overlay_options(mi, 31).is_none());
+        assert!(overlay_options(mi, 99).is_none());
+    }
+
+    #[test]
+    fn common_parents() {
+        assert_eq!(common_parent("/t/x/upper", "/t/x/work"), "/t/x");
+        assert_eq!(common_parent("/a/upper", "/b/work"), "/");
+        assert_eq!(common_parent("/t/up", "/t/upper2"), "/t");
+    }
+}

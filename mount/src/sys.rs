@@ -44,3 +44,29 @@ pub fn mount_setattr(fd: BorrowedFd<'_>, recursive: bool, attr: &MountAttrRaw) -
         Ok(())
     }
 }
+
+/// Run `f` with the filesystem ids set to (`uid`, `gid`) and every
+/// permitted capability effective, then restore both (`setfsuid(2)`,
+/// `setfsgid(2)`, `capset(2)`). overlayfs records the credentials of the
+/// process that creates it and uses them for its own writes (the workdir,
+/// copy-up): through idmapped layers those must be ids the idmap maps.
+/// Per-thread; the caller is single-threaded.
+pub fn with_fs_ids<T>(uid: u32, gid: u32, f: impl FnOnce() -> T) -> Result<T, Errno> {
+    let caps = rustix::thread::capabilities(None)?;
+    // SAFETY: setfsuid/setfsgid take plain integers and only change this
+    // thread's filesystem ids; they return the previous id.
+    let old_gid = unsafe { libc::setfsgid(gid) };
+    // SAFETY: as above.
+    let old_uid = unsafe { libc::setfsuid(uid) };
+    // A change of fsuid away from 0 drops the fs capabilities from the
+    // effective set: raise them again from the permitted set.
+    let raised = rustix::thread::CapabilitySets { effective: caps.permitted, ..caps };
+    let result = rustix::thread::set_capabilities(None, raised).map(|()| f());
+    // SAFETY: restores the ids saved above.
+    unsafe {
+        libc::setfsuid(old_uid as libc::uid_t);
+        libc::setfsgid(old_gid as libc::gid_t);
+    }
+    rustix::thread::set_capabilities(None, caps)?;
+    result
+}

@@ -126,3 +126,39 @@ fn bad_mappings_are_refused() {
     }
     env.assert_clean();
 }
+
+/// An overlay rootfs (the layout containerd and podman hand over): the
+/// overlay cannot be idmapped, so fdbox rebuilds it from idmapped layers.
+/// The overlay is mounted in a private mount namespace of the test, never
+/// on the host.
+#[test]
+fn overlay_rootfs_with_user_namespace() {
+    let Some(env) = Env::new("userns-overlay") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1 has no idmapped rootfs");
+    }
+    let upper = env.subdir("upper");
+    let work = env.subdir("work");
+    let merged = env.bundle.join("rootfs");
+    fs::create_dir(&merged).unwrap();
+    with_userns(&env);
+    env.set("/root", json!({"path": "rootfs", "readonly": false}));
+    env.sh("id -u; stat -c %u /bin/busybox; echo new > /written && stat -c %u /written");
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir={},upperdir={},workdir={} {} && exec \"$@\"",
+        rootfs().display(),
+        upper.display(),
+        work.display(),
+        merged.display()
+    );
+    let c = env.container("o");
+    let out = c.run_via(&["unshare", "-m", "--propagation", "private", "sh", "-c", &script, "sh"], &[]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["0", "0", "0"], "{out}");
+    // The write went to the upper layer, as host root, not as 100000.
+    let meta = fs::metadata(upper.join("written")).unwrap();
+    assert_eq!(meta.uid(), 0, "the write landed as uid {}", meta.uid());
+    assert!(!rootfs().join("written").exists(), "the lower layer was written");
+    drop(c);
+    env.assert_clean();
+}

@@ -247,6 +247,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             cg.attach(pid)?;
         }
     }
+    let mut new_rootfs = None;
     if new_userns {
         // We are the init's unreaped parent: /proc/<pid> is the init's.
         let proc_dir = rustix::fs::open(format!("/proc/{}", pid.as_raw_nonzero()), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -258,13 +259,28 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         let root_owner = rustix::fs::fstat(&rootfs_dir).sys("fstat", || rootfs_path.clone())?.st_uid;
         let mapped_root = uid_maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
         if mapped_root != Some(root_owner) {
-            rootfs.idmap(userns.as_fd(), true).map_err(|e| Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}")))?;
+            match rootfs.idmap(userns.as_fd(), true) {
+                Ok(()) => {}
+                // overlayfs cannot be idmapped, its layers can: rebuild it.
+                Err(e) if e.errno() == Some(Errno::INVAL) => {
+                    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                    let root_gid = gid_maps.iter().find(|m| m.container_id == 0).map_or(0, |m| m.host_id);
+                    let owner = (mapped_root.unwrap_or(0), root_gid);
+                    match rootfs::idmapped_overlay(rootfs_dir.as_fd(), userns.as_fd(), &mountinfo, owner)? {
+                        Some(m) => new_rootfs = Some(m),
+                        None => return Err(Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}"))),
+                    }
+                }
+                Err(e) => return Err(Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}"))),
+            }
         }
         idmap_binds(&spec, &mounts, Some(&userns))?;
     }
     if await_parent {
-        parent_sync.send(&Msg::Go, &[]).sys("sendmsg", || "sync socket".into())?;
+        let fds: Vec<_> = new_rootfs.iter().map(|m| m.as_fd()).collect();
+        parent_sync.send(&Msg::Go, &fds).sys("sendmsg", || "sync socket".into())?;
     }
+    drop(new_rootfs);
     let pid = pid.as_raw_nonzero().get();
     let init = guard.child.as_ref().ok_or_else(|| Error::State("lost the init".into()))?;
     // The init holds its own copies now; ours would keep the mounts and

@@ -55,6 +55,9 @@ pub struct InitCtx<'a> {
     /// argv and envp, converted once by the parent.
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
+    /// The state for `startContainer` hooks: None when created, filled in
+    /// by [`crate::hooks::init_before_pivot`] when the config has hooks.
+    pub hook_state: Option<crate::hooks::HookState>,
 }
 
 /// The child's entry point after clone3. Never returns.
@@ -92,7 +95,13 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // parent attaches us after clone3 and then says "go".
     if ctx.await_cgroup {
         match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
-            Some((Msg::Go, _)) => {}
+            // With a user namespace over an overlay rootfs, the parent made
+            // a new overlay from idmapped layers: that is our rootfs now.
+            Some((Msg::Go, fds)) => {
+                if let Some(fd) = fds.into_iter().next() {
+                    ctx.rootfs = fdbox_mount::MountFd::from_owned(fd, "rootfs");
+                }
+            }
             _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
         }
     }
@@ -208,6 +217,9 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if ctx.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
     }
+    // The create operation's hooks run here: every mount is made, and
+    // pivot_root has not happened yet (runtime-spec).
+    ctx.hook_state = crate::hooks::init_before_pivot(&ctx.sync, ctx.spec)?;
     rootfs::enter_root(&root, ctx.no_pivot, propagation)?;
     Ok(root)
 }
@@ -345,6 +357,12 @@ fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
         let _ = rustix::io::write(&conn, msg.as_bytes());
         127
     };
+    // In the container, as its user, before its program (runtime-spec).
+    if let Some(state) = &ctx.hook_state {
+        if let Err(e) = crate::hooks::run(ctx.spec, crate::hooks::Kind::StartContainer, state) {
+            return fail(e.to_string());
+        }
+    }
     let process = match ctx.spec.process().as_ref() {
         Some(p) => p,
         None => return fail("process is missing".into()),
