@@ -217,3 +217,50 @@ pub fn unshare_cgroupns() -> Result<(), Errno> {
     // unshare the fd table or the filesystem context that Rust code relies on.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
 }
+
+/// `SECCOMP_SET_MODE_FILTER` of `<linux/seccomp.h>`.
+const SECCOMP_SET_MODE_FILTER: libc::c_uint = 1;
+/// `SECCOMP_FILTER_FLAG_NEW_LISTENER`.
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u32 = 1 << 3;
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, &{len, program})`: attach a
+/// classic BPF filter to the calling thread (to every thread with
+/// `SECCOMP_FILTER_FLAG_TSYNC`). The caller needs no_new_privs or
+/// CAP_SYS_ADMIN. With `SECCOMP_FILTER_FLAG_NEW_LISTENER` the kernel
+/// returns a notification listener (close-on-exec), given back here.
+///
+/// See <https://man7.org/linux/man-pages/man2/seccomp.2.html>.
+pub fn seccomp_set_mode_filter(flags: u32, program: &[libc::sock_filter]) -> Result<Option<OwnedFd>, Errno> {
+    let len = u16::try_from(program.len()).map_err(|_| Errno::INVAL)?;
+    let prog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
+    // SAFETY: `prog` describes `len` initialised instructions borrowed for
+    // the duration of the call; the kernel copies them and never writes
+    // through the pointer (the `*mut` is only the C struct's field type).
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
+    };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    // SAFETY: with NEW_LISTENER a successful call returns a new fd (opened
+    // O_CLOEXEC by the kernel) that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) }))
+}
+
+/// Whether the kernel accepts the filter `flags`, probed as runc does:
+/// `seccomp(SECCOMP_SET_MODE_FILTER, flags, NULL)` fails with EFAULT when
+/// it gets as far as reading the program (the flags are valid) and with
+/// EINVAL when it does not know them. Nothing is installed either way.
+///
+/// See <https://man7.org/linux/man-pages/man2/seccomp.2.html>.
+pub fn seccomp_filter_flags_supported(flags: u32) -> bool {
+    // SAFETY: a NULL program is never dereferenced by us; the kernel
+    // validates the flags first and then fails to copy the program.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, std::ptr::null::<libc::sock_fprog>())
+    };
+    ret < 0 && last_errno() == Errno::FAULT
+}

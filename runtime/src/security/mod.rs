@@ -1,4 +1,6 @@
-//! What shapes the container process's privileges: capabilities, rlimits.
+//! What shapes the container process's privileges: capabilities, rlimits,
+//! seccomp.
 
 pub mod caps;
 pub mod rlimits;
+pub mod seccomp;
