@@ -35,3 +35,37 @@ test:
 	scripts/install-test-deps.sh
 	$(CARGO) build -p fdbox
 	$(CARGO) test --workspace --no-fail-fast
+
+# Benchmarks (issue 8): fdbox, crun and runc measured in the same run, interleaved round by
+# round, in a private mount namespace; writes docs/bench.md and docs/bench.svg (see bench/).
+# `make soak` runs SOAK_N sequential `fdbox run`s and reports hangs and leaks (not in CI).
+BENCH_ROUNDS ?= 60
+BENCH_FDBOX ?= $(FDBOX_RELEASE)
+SOAK_N ?= 10000
+FDBOX_BENCH := $(CURDIR)/target/release/fdbox-bench
+
+.PHONY: bench soak
+
+# Installs what is missing from the given package list (Debian 12, as root).
+define bench_deps
+	@[ "$$(id -u)" -eq 0 ] || { echo "make $@: run as root (it runs real containers)" >&2; exit 1; }
+	@missing=""; for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make $@: installing$$missing"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
+	fi
+endef
+
+bench:
+	$(call bench_deps,busybox-static runc crun util-linux)
+	$(CARGO) build --release -p fdbox -p fdbox-bench
+	$(FDBOX_BENCH) bench --fdbox $(BENCH_FDBOX) --rounds $(BENCH_ROUNDS) \
+		--out $(CURDIR)/docs --raw $(CURDIR)/target/bench-samples.csv
+
+soak:
+	$(call bench_deps,busybox-static)
+	$(CARGO) build --release -p fdbox -p fdbox-bench
+	$(FDBOX_BENCH) soak --fdbox $(BENCH_FDBOX) -n $(SOAK_N)
