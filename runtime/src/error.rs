@@ -32,6 +32,9 @@ pub enum Error {
     Init(String),
     #[error("{0}")]
     Unsupported(String),
+    /// A lifecycle hook failed (its kind, path and why, on one line).
+    #[error("{0}")]
+    Hook(String),
 }
 
 impl Error {

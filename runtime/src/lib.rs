@@ -5,6 +5,7 @@ pub mod cli;
 pub mod container;
 pub mod error;
 pub mod fdpass;
+pub mod hooks;
 pub mod log;
 pub mod process;
 pub mod security;

@@ -159,6 +159,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "config.json: linux.uidMappings/gidMappings given without a new user namespace".into(),
         ));
     }
+    crate::hooks::validate(spec)?;
     for m in spec.mounts().as_deref().unwrap_or_default() {
         if !m.destination().is_absolute() {
             return Err(Error::Config(format!(

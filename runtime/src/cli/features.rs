@@ -9,7 +9,7 @@ pub fn features_json() -> String {
     let v = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": crate::spec::OCI_VERSION,
-        "hooks": [],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
         "mountOptions": [
             "async", "atime", "bind", "diratime", "dirsync", "exec", "lazytime", "loud", "mand",
             "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime",

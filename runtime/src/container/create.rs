@@ -14,6 +14,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use crate::error::{Error, Result, SysContext};
 use crate::fdpass;
+use crate::hooks::{self, HookState};
 use crate::process::init::{self, InitCtx};
 use crate::process::pidfd::{proc_start_time, PidFd};
 use crate::process::sync::{Msg, SyncSocket};
@@ -51,17 +52,20 @@ pub struct Created {
 /// Create the container `o.id`. On any failure nothing is left behind: the
 /// init is killed and reaped, and the state directory removed.
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
-    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, cgroup: None, armed: true };
+    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, cgroup: None, poststop: None, armed: true };
     let created = create_in(&mut guard, o)?;
     guard.armed = false;
     Ok(created)
 }
 
-/// Undoes a failed create: kills and reaps the init, removes the state dir.
+/// Undoes a failed create: kills and reaps the init, removes the state dir,
+/// and then, once the init existed, runs the poststop hooks (runtime-spec
+/// lifecycle: a failed create hook continues at "destroy", then poststop).
 struct Cleanup {
     dir: Option<StateDir>,
     child: Option<PidFd>,
     cgroup: Option<Cgroup>,
+    poststop: Option<(oci_spec::runtime::Spec, HookState)>,
     armed: bool,
 }
 
@@ -79,6 +83,9 @@ impl Drop for Cleanup {
         }
         if let Some(dir) = self.dir.take() {
             let _ = dir.remove();
+        }
+        if let Some((spec, state)) = self.poststop.take() {
+            hooks::run_warn(&spec, hooks::Kind::Poststop, &state.with_status("stopped"));
         }
     }
 }
@@ -237,6 +244,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 caps,
                 argv,
                 envp,
+                hook_state: None,
             })
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
@@ -290,7 +298,18 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     // before this read.
     let start_time = proc_start_time(pid).ok_or_else(|| Error::State("init exited at once".into()))?;
 
-    let console = wait_ready(&parent_sync, init, o)?;
+    let hook_state = HookState {
+        oci_version: spec.version().clone(),
+        id: o.id.clone(),
+        status: "creating".into(),
+        pid,
+        bundle: bundle.clone(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+    };
+    if !hooks::list(&spec, hooks::Kind::Poststop).is_empty() {
+        guard.poststop = Some((spec.clone(), hook_state.clone()));
+    }
+    let console = wait_ready(&parent_sync, init, o, (&spec, &hook_state))?;
 
     let st = State {
         id: o.id.clone(),
@@ -321,8 +340,8 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
 
 /// Poll the sync socket and the pidfd until the init says "ready": a dead
 /// init or a stuck one is an error, never a hang.
-fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts) -> Result<Option<OwnedFd>> {
-    let deadline = Instant::now() + SETUP_TIMEOUT;
+fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts, hook_ctx: (&oci_spec::runtime::Spec, &HookState)) -> Result<Option<OwnedFd>> {
+    let mut deadline = Instant::now() + SETUP_TIMEOUT;
     let mut console = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -352,7 +371,16 @@ fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts) -> Result<Option<
                         None => console = Some(master),
                     }
                 }
-                Some((Msg::Go, _)) => return Err(Error::Init("unexpected message from the init".into())),
+                // The init made every mount and waits before pivot_root.
+                Some((Msg::Hooks, _)) => {
+                    let (spec, state) = hook_ctx;
+                    hooks::run(spec, hooks::Kind::Prestart, state)?;
+                    hooks::run(spec, hooks::Kind::CreateRuntime, state)?;
+                    sync.send(&Msg::HooksDone { state: state.clone() }, &[]).sys("sendmsg", || "sync socket".into())?;
+                    // The hooks' time does not count against the init's.
+                    deadline = Instant::now() + SETUP_TIMEOUT;
+                }
+                Some((Msg::Go | Msg::HooksDone { .. }, _)) => return Err(Error::Init("unexpected message from the init".into())),
                 None => return Err(Error::Init("container init exited during setup".into())),
             }
         } else if fds[1].revents().contains(PollFlags::IN) {

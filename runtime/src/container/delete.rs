@@ -44,5 +44,10 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         let _ = cg.kill_all(fdbox_cgroups::Signal::KILL);
         cg.destroy()?;
     }
-    dir.remove()
+    dir.remove()?;
+    // After the container is deleted, before delete returns; failures are
+    // warnings (runtime-spec lifecycle step 13).
+    let state = crate::hooks::HookState::of(&st, "stopped");
+    crate::hooks::run_warn(&st.config, crate::hooks::Kind::Poststop, &state);
+    Ok(())
 }

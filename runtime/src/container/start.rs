@@ -6,6 +6,7 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 
 use super::{status, Status};
 use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookState};
 use crate::state::{Root, INIT_SOCK};
 
 /// Connect to the init's `init.sock` and say "start". The init answers by
@@ -36,7 +37,19 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
     };
     if n > 0 {
-        return Err(Error::Init(String::from_utf8_lossy(&buf[..n]).into_owned()));
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // A failed startContainer hook stops the container, which is then
+        // destroyed (runtime-spec lifecycle steps 7 → 12, 13).
+        if hooks::is_failure_of(&message, hooks::Kind::StartContainer) {
+            drop(dir);
+            let _ = super::delete(root, id, true);
+            return Err(Error::Hook(message));
+        }
+        return Err(Error::Init(message));
     }
+    // The program runs: poststart hooks, whose failure is only a warning
+    // (runtime-spec 1.2, lifecycle step 9).
+    let state = HookState::of(&st, "running");
+    hooks::run_warn(&st.config, hooks::Kind::Poststart, &state);
     Ok(())
 }

@@ -208,6 +208,10 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if dev_is_tmpfs || !devices.is_empty() {
         rootfs::setup_dev(&root, &devices, ctx.terminal)?;
     }
+    // The create operation's hooks run here: every mount is made, and
+    // pivot_root has not happened yet (runtime-spec); as in runc, before
+    // the masks and read-only remounts, so they may still write there.
+    ctx.hook_state = crate::hooks::init_before_pivot(&ctx.sync, ctx.spec)?;
     if let Some(l) = linux {
         rootfs::mask_paths(&root, l.masked_paths().as_deref().unwrap_or_default())?;
         rootfs::readonly_paths(&root, l.readonly_paths().as_deref().unwrap_or_default())?;
@@ -217,9 +221,6 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if ctx.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
     }
-    // The create operation's hooks run here: every mount is made, and
-    // pivot_root has not happened yet (runtime-spec).
-    ctx.hook_state = crate::hooks::init_before_pivot(&ctx.sync, ctx.spec)?;
     rootfs::enter_root(&root, ctx.no_pivot, propagation)?;
     Ok(root)
 }

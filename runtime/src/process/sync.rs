@@ -20,6 +20,12 @@ pub enum Msg {
     Ready,
     /// child → parent: setup failed; `message` is the one line to print.
     Error { message: String },
+    /// child → parent: every mount is made, pivot_root is next: run the
+    /// `prestart` and `createRuntime` hooks now.
+    Hooks,
+    /// parent → child: those hooks succeeded; `state` is what the init's own
+    /// hooks (`createContainer`, `startContainer`) get on stdin.
+    HooksDone { state: crate::hooks::HookState },
 }
 
 /// One end of the sync socketpair.
