@@ -25,6 +25,23 @@ pub struct RootFd {
 
 const RESOLVE: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
+/// How often a resolution is retried after EAGAIN before giving up.
+const EAGAIN_RETRIES: u32 = 1000;
+
+/// `openat2(dirfd, path, flags, mode, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`, retried on
+/// EAGAIN: the kernel returns that when a `..` is resolved while a rename or a mount happens
+/// anywhere on the system (it cannot then prove the walk stayed inside), and asks the caller
+/// to try again.
+fn openat2_in_root(dirfd: BorrowedFd<'_>, path: &str, flags: OFlags, mode: Mode) -> Result<OwnedFd, Errno> {
+    let mut tries = 0;
+    loop {
+        match openat2(dirfd, path, flags | OFlags::CLOEXEC, mode, RESOLVE) {
+            Err(Errno::AGAIN) if tries < EAGAIN_RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 impl RootFd {
     pub fn new(fd: OwnedFd) -> Self {
         RootFd { fd }
@@ -33,8 +50,7 @@ impl RootFd {
     /// Open `path` inside the root with `flags` (`O_CLOEXEC` is always added).
     pub fn open(&self, path: &str, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
         let rel = relative(path);
-        openat2(&self.fd, rel, flags | OFlags::CLOEXEC, mode, RESOLVE)
-            .map_err(|e| Error::sys("openat2", path, e))
+        openat2_in_root(self.fd.as_fd(), rel, flags, mode).map_err(|e| Error::sys("openat2", path, e))
     }
 
     /// An `O_PATH` fd of `path` inside the root (the last component is
@@ -73,7 +89,7 @@ impl RootFd {
             }
             prefix.push_str(comp);
             let last = i + 1 == comps.len();
-            match openat2(&self.fd, prefix.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), RESOLVE) {
+            match openat2_in_root(self.fd.as_fd(), prefix.as_str(), OFlags::PATH, Mode::empty()) {
                 Ok(fd) => {
                     parent = fd;
                     continue;
@@ -116,7 +132,7 @@ impl RootFd {
                     return Err(Error::sys(call, format!("/{prefix}"), e));
                 }
             }
-            parent = openat2(&self.fd, prefix.as_str(), OFlags::PATH | OFlags::CLOEXEC, Mode::empty(), RESOLVE)
+            parent = openat2_in_root(self.fd.as_fd(), prefix.as_str(), OFlags::PATH, Mode::empty())
                 .map_err(|e| Error::sys("openat2", format!("/{prefix}"), e))?;
         }
         Ok(parent)
