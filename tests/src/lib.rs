@@ -370,11 +370,43 @@ pub fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
 /// One line of /proc/PID/mountinfo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountEntry {
+    /// The mounted directory of the filesystem (field 4: `/` for a whole filesystem, a
+    /// subdirectory for a bind of one).
+    pub root: String,
     pub mount_point: String,
     pub fstype: String,
     pub source: String,
     pub mount_options: String,
+    /// The optional fields: `shared:N`, `master:N`, `propagate_from:N`, `unbindable`.
+    pub optional: Vec<String>,
     pub super_options: String,
+}
+
+impl MountEntry {
+    /// Whether the per-mount options (`ro`, `nosuid`, `noatime`, …) include `opt`.
+    pub fn has_option(&self, opt: &str) -> bool {
+        self.mount_options.split(',').any(|o| o == opt)
+    }
+
+    /// Whether the superblock options (`size=64k`, `mode=755`, …) include `opt`.
+    pub fn has_super_option(&self, opt: &str) -> bool {
+        self.super_options.split(',').any(|o| o == opt)
+    }
+
+    /// Whether an optional field starts with `prefix` (`shared:`, `master:`, `unbindable`).
+    pub fn has_tag(&self, prefix: &str) -> bool {
+        self.optional.iter().any(|t| t.starts_with(prefix))
+    }
+}
+
+/// The visible (last) mount at `point` in a parsed mountinfo.
+pub fn find_mount<'a>(mounts: &'a [MountEntry], point: &str) -> Option<&'a MountEntry> {
+    mounts.iter().rev().find(|m| m.mount_point == point)
+}
+
+/// This test process's /proc/self/mountinfo (the host's mount namespace).
+pub fn host_mountinfo() -> String {
+    fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo")
 }
 
 /// Parse mountinfo text (see proc(5)); octal escapes like `\040` are left as they are.
@@ -385,8 +417,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
             let l: Vec<&str> = left.split(' ').collect();
             let r: Vec<&str> = right.split(' ').collect();
             Some(MountEntry {
+                root: l.get(3)?.to_string(),
                 mount_point: l.get(4)?.to_string(),
                 mount_options: l.get(5)?.to_string(),
+                optional: l.iter().skip(6).map(|t| t.to_string()).collect(),
                 fstype: r.first()?.to_string(),
                 source: r.get(1).unwrap_or(&"").to_string(),
                 super_options: r.get(2).unwrap_or(&"").to_string(),
@@ -687,6 +721,23 @@ impl Env {
     /// Set the value at a JSON pointer (`/process/cwd`), creating objects on the way.
     pub fn set(&self, pointer: &str, value: Value) -> &Self {
         self.edit(|c| set_pointer(c, pointer, value))
+    }
+
+    /// Append one entry to `mounts`.
+    pub fn add_mount(&self, mount: Value) -> &Self {
+        self.edit(|c| match c["mounts"].as_array_mut() {
+            Some(list) => list.push(mount),
+            None => c["mounts"] = json!([mount]),
+        })
+    }
+
+    /// Remove the entries of `mounts` whose destination is `dest`.
+    pub fn remove_mount(&self, dest: &str) -> &Self {
+        self.edit(|c| {
+            if let Some(list) = c["mounts"].as_array_mut() {
+                list.retain(|m| m["destination"] != dest);
+            }
+        })
     }
 
     /// Write the current config to `<bundle>/config.json`.
@@ -1006,6 +1057,17 @@ impl<'e> Container<'e> {
         self.spawn_lifecycle("run", extra)
     }
 
+    /// `<prefix…> <runtime> --root <root> run --bundle <bundle> <extra…> <id>`, waited for: a
+    /// run inside a wrapper such as `unshare -m sh -c '…; exec "$@"' sh` (a private mount
+    /// namespace of the test) or `setpriv` (fewer capabilities).
+    #[track_caller]
+    pub fn run_via(&self, prefix: &[&str], extra: &[&str]) -> Output {
+        self.env.write_config();
+        let proc = self.env.spawn_via(prefix, &self.lifecycle_args("run", &self.env.bundle, extra));
+        *self.stdout_path.borrow_mut() = Some(proc.stdout_path.clone());
+        proc.wait()
+    }
+
     /// Everything the container wrote to stdout so far (after create/run).
     pub fn stdout(&self) -> String {
         self.stdout_path.borrow().as_deref().map(read_lossy).unwrap_or_default()
@@ -1288,6 +1350,12 @@ mod tests {
         assert_eq!(m[1].fstype, "ext3");
         assert_eq!(m[1].source, "/dev/root");
         assert_eq!(m[1].mount_options, "rw,noatime");
+        assert_eq!(m[1].root, "/mnt1");
+        assert_eq!(m[1].optional, ["master:1", "shared:2"]);
+        assert!(m[1].has_tag("shared:") && m[1].has_tag("master:") && !m[0].has_tag("shared:"));
+        assert!(m[0].has_option("noexec") && !m[0].has_option("exec"));
+        assert!(m[0].has_super_option("gid=5"));
+        assert_eq!(find_mount(&m, "/dev/pts").map(|e| e.fstype.as_str()), Some("devpts"));
     }
 
     #[test]
