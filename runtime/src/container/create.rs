@@ -191,6 +191,10 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     rustix::net::bind(&listener, &addr).sys("bind", || format!("{}/{INIT_SOCK}", dir.path()))?;
     rustix::net::listen(&listener, 1).sys("listen", || "init.sock".into())?;
 
+    // Compiled before clone3, so that a bad profile is a create error;
+    // with SCMP_ACT_NOTIFY this also connects to listenerPath, a host path.
+    let seccomp = crate::security::seccomp::prepare(&spec, &o.id, &bundle)?;
+
     let (parent_sync, child_sync) = SyncSocket::pair().sys("socketpair", || "sync".into())?;
 
     // A fresh cgroup per container (kernel 6.12+ kills children cloned into
@@ -244,6 +248,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 caps,
                 argv,
                 envp,
+                seccomp,
                 hook_state: None,
             })
         }
@@ -290,6 +295,10 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     }
     drop(new_rootfs);
     let pid = pid.as_raw_nonzero().get();
+    // The seccomp agent's state names the init's pid, known only now.
+    if let Some(s) = seccomp {
+        s.send_state(pid)?;
+    }
     let init = guard.child.as_ref().ok_or_else(|| Error::State("lost the init".into()))?;
     // The init holds its own copies now; ours would keep the mounts and
     // the listening socket alive after the init exits.

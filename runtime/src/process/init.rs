@@ -55,6 +55,8 @@ pub struct InitCtx<'a> {
     /// argv and envp, converted once by the parent.
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
+    /// The compiled `linux.seccomp` profile (and the agent connection).
+    pub seccomp: Option<crate::security::seccomp::Prepared>,
     /// The state for `startContainer` hooks: None when created, filled in
     /// by [`crate::hooks::init_before_pivot`] when the config has hooks.
     pub hook_state: Option<crate::hooks::HookState>,
@@ -143,6 +145,14 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     }
     if let Some(m) = &ctx.caps {
         caps::drop_bounding(m)?;
+    }
+    // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN, which the
+    // switch to the container's user and capabilities may drop: install
+    // the filter now, as runc does (the rest of the setup runs under it).
+    if process.no_new_privileges() != Some(true) {
+        if let Some(s) = &ctx.seccomp {
+            s.install()?;
+        }
     }
     fix_stdio_owner(user.uid(), user.gid());
     switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
@@ -377,6 +387,15 @@ fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
         return fail(format!("close_range: {}", fdbox_mount::describe(e)));
     }
     sys::reset_signals();
+    // With no_new_privs, seccomp is the last step before execve, so that
+    // the filter sees as few of our own system calls as possible.
+    if process.no_new_privileges() == Some(true) {
+        if let Some(s) = &ctx.seccomp {
+            if let Err(e) = s.install() {
+                return fail(e.to_string());
+            }
+        }
+    }
     let e = sys::execve(exe, &ctx.argv, &ctx.envp);
     fail(format!("exec {:?}: {}", exe, fdbox_mount::describe(e)))
 }
