@@ -300,11 +300,17 @@ pub(crate) fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CStrin
             && rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
     };
     if name.contains('/') {
-        return if runnable(&name) {
-            Ok(arg0.clone())
-        } else {
-            Err(Error::Init(format!("exec: {name:?}: no such executable file in the container")))
-        };
+        if runnable(&name) {
+            return Ok(arg0.clone());
+        }
+        // runc's (Go's exec.LookPath) wording: clients map it to an exit code. podman
+        // and conmon turn "no such file or directory" into 127 and "permission denied"
+        // into 126, as a shell does.
+        return Err(Error::Init(match rustix::fs::stat(name.as_str()) {
+            Err(Errno::NOENT) => format!("exec: {name:?}: stat {name}: no such file or directory"),
+            Err(e) => format!("exec: {name:?}: stat {name}: {e}"),
+            Ok(_) => format!("exec: {name:?}: permission denied"),
+        }));
     }
     let path = envp
         .iter()
