@@ -76,7 +76,11 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let st = dir.read_state()?;
     let (s, init) = status(&dir, &st);
     let init = match (s, init) {
-        (Status::Stopped, _) | (_, None) => return Err(Error::State(format!("container \"{id}\" is not running"))),
+        // "container not running" is runc's wording, and containerd's runc shim looks for
+        // it to tell "the process already exited" (NotFound) from a failed kill.
+        (Status::Stopped, _) | (_, None) => {
+            return Err(Error::State(format!("cannot signal container \"{id}\": container not running")))
+        }
         (_, Some(i)) => i,
     };
     if all {
