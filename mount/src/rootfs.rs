@@ -363,15 +363,21 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if o.idmap.is_some() {
         return Err(Error::Option { dest: dest.into(), option: "idmap".into(), reason: "supported on bind mounts only" });
     }
-    let unified = cgroups.iter().find(|h| h.name.is_empty() && h.fstype == "cgroup2");
-    if fstype == "cgroup" && unified.is_none() {
+    let pure_v2 = cgroups.iter().any(|h| h.name.is_empty() && h.fstype == "cgroup2");
+    if fstype == "cgroup" && !pure_v2 {
         return mount_cgroup_v1_tree(root, entry, &o, cgroups);
     }
-    if matches!(fstype, "cgroup" | "cgroup2") && !cgroupns {
+    // The unified hierarchy where the host has it: /sys/fs/cgroup on a pure
+    // v2 host, /sys/fs/cgroup/unified (or the like) on a hybrid one.
+    let unified = cgroups
+        .iter()
+        .find(|h| h.name.is_empty() && h.fstype == "cgroup2")
+        .or_else(|| cgroups.iter().find(|h| h.fstype == "cgroup2"));
+    if let (true, false, Some(h)) = (matches!(fstype, "cgroup" | "cgroup2"), cgroupns, unified) {
         // Without a cgroup namespace a new cgroup2 mount would show the
         // host's whole tree: bind the container's own cgroup instead.
-        let path = unified.map_or("/", |h| h.path.as_str());
-        let m = bind_host(&format!("/sys/fs/cgroup{path}"), false)?;
+        let base = if h.name.is_empty() { "/sys/fs/cgroup".to_string() } else { format!("/sys/fs/cgroup/{}", h.name) };
+        let m = bind_host(&format!("{base}{}", h.path), false)?;
         attach_at(root, &m, dest)?;
         return apply_bind_attrs(&m, &o);
     }
