@@ -283,7 +283,8 @@ fn fake_dev_null_is_refused_for_masks() {
     // Inside, a masked file must be the null device, whatever /dev/null of the rootfs is.
     env.sh("stat -c 'keys %F %t:%T' /proc/keys; for p in /proc/keys /proc/timer_list; do echo pwned > $p; done 2>/dev/null; true");
     let null = rootfs.join("dev/null");
-    let fakes: [(&str, Box<dyn Fn()>); 4] = [
+    type Plant<'a> = Box<dyn Fn() + 'a>;
+    let fakes: [(&str, Plant); 4] = [
         ("absolute symlink", Box::new(|| symlink(&sentinel.file, &null).unwrap())),
         ("climbing symlink", Box::new(|| symlink(Sentinel::climbing(&sentinel.file), &null).unwrap())),
         ("symlink into procfs", Box::new(|| symlink("/proc/sys/kernel/domainname", &null).unwrap())),

@@ -104,7 +104,7 @@ fn bind_flags_ro_nosuid_nodev_noexec() {
     // A device node in the source: usable through a plain bind, refused under nodev.
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &src.join("null"),
+        src.join("null"),
         rustix::fs::FileType::CharacterDevice,
         rustix::fs::Mode::from_raw_mode(0o666),
         rustix::fs::makedev(1, 3),
@@ -306,7 +306,8 @@ fn rootfs_propagation() {
     let prefix = ["unshare", "-m", "--propagation", "shared"];
     env.sh("cat /proc/self/mountinfo");
     // (rootfsPropagation, on `/`: shared:, master:, unbindable; on /proc: shared:, unbindable)
-    let cases: [(Option<&str>, (bool, bool, bool), (bool, bool)); 9] = [
+    type Case<'a> = (Option<&'a str>, (bool, bool, bool), (bool, bool));
+    let cases: [Case; 9] = [
         (None, (false, true, false), (false, false)),
         (Some("slave"), (false, true, false), (false, false)),
         (Some("rslave"), (false, true, false), (false, false)),
@@ -503,6 +504,8 @@ fn cgroup_mounts() {
             assert!(m.has_option("ro"), "{point} is writable: {out}");
             if cgroupns {
                 assert_eq!(m.root, "/", "{point} is not rooted at the container's cgroup namespace: {out}");
+            } else {
+                assert_ne!(m.root, "/", "{point} shows the host's whole hierarchy: {out}");
             }
         }
         let paths: Vec<&str> = lines.iter().filter(|l| l.contains(':')).filter_map(|l| l.splitn(3, ':').nth(2)).collect();
@@ -516,29 +519,37 @@ fn cgroup_mounts() {
     env.assert_clean();
 }
 
-/// An explicit `cgroup2` mount, with a cgroup namespace: the unified hierarchy rooted at the
-/// container's cgroup.
+/// An explicit `cgroup2` mount: the unified hierarchy, rooted at the container's own cgroup
+/// (with a cgroup namespace, that cgroup is `/`).
 #[test]
-fn cgroup2_mount_in_a_cgroup_namespace() {
+fn cgroup2_mount() {
     let Some(env) = Env::new("cgroup2-mount") else { return };
     if !host_cgroup_hierarchies().iter().any(|(_, t)| t == "cgroup2") {
         return skip("no cgroup2 hierarchy on this host");
     }
-    env.remove_mount("/sys/fs/cgroup")
-        .add_mount(json!({
-            "destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2",
-            "options": ["nosuid", "noexec", "nodev", "ro"]
-        }))
-        .edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "cgroup" })));
-    env.sh(&format!("test -e /sys/fs/cgroup/cgroup.procs && echo has-procs; ls -d /sys/fs/cgroup/*/ 2>/dev/null | wc -l; {MOUNTINFO}"));
-    let c = env.container("cg2");
-    let out = c.run(&[]).ok();
-    let (lines, mounts) = split(&out);
-    // The container's cgroup has no children: no directory below the mount's root.
-    assert_eq!(lines, ["has-procs", "0"], "{out}");
-    let m = mount_at(&mounts, "/sys/fs/cgroup", &out);
-    assert_eq!((m.fstype.as_str(), m.root.as_str()), ("cgroup2", "/"), "{out}");
-    assert!(m.has_option("ro"), "{out}");
+    env.remove_mount("/sys/fs/cgroup").add_mount(json!({
+        "destination": "/sys/fs/cgroup", "type": "cgroup2", "source": "cgroup2",
+        "options": ["nosuid", "noexec", "nodev", "ro"]
+    }));
+    env.sh(&format!(
+        "test -e /sys/fs/cgroup/cgroup.procs && echo has-procs; ls -d /sys/fs/cgroup/*/ 2>/dev/null | wc -l;          grep '^0::' /proc/self/cgroup; {MOUNTINFO}"
+    ));
+    for cgroupns in [false, true] {
+        if cgroupns {
+            env.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({ "type": "cgroup" })));
+        }
+        let c = env.container("cg2");
+        let out = c.run(&[]).ok();
+        let (lines, mounts) = split(&out);
+        // The container's cgroup has no children: no directory below the mount's root.
+        assert_eq!(lines[..2], ["has-procs", "0"], "cgroupns={cgroupns}: {out}");
+        let own = lines[2].strip_prefix("0::").unwrap_or_else(|| panic!("no cgroup2 line: {out}"));
+        let m = mount_at(&mounts, "/sys/fs/cgroup", &out);
+        assert_eq!((m.fstype.as_str(), m.root.as_str()), ("cgroup2", own), "cgroupns={cgroupns}: {out}");
+        assert_eq!(own == "/", cgroupns, "{out}");
+        assert!(m.has_option("ro"), "{out}");
+    }
+    env.assert_clean();
 }
 
 /// overlay with relative layer paths (relative to the bundle), by fsconfig: lower layers in
