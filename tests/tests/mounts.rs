@@ -67,17 +67,20 @@ fn bind_dirs_and_files() {
     fs::write(&note, "a note\n").unwrap();
     env.add_mount(json!({ "destination": "/data", "type": "bind", "source": "data", "options": ["rbind", "rw"] }))
         .add_mount(bind("/abs/data", &data, &["bind", "ro"]))
-        .add_mount(json!({ "destination": "/etc/note", "source": note, "options": ["bind", "ro"] }));
+        .add_mount(json!({ "destination": "/etc/note", "source": note, "options": ["bind", "ro"] }))
+        // `bind` on any type makes a bind mount.
+        .add_mount(json!({ "destination": "/typed", "type": "tmpfs", "source": "data", "options": ["bind"] }));
     env.sh(
         "cat /data/hello; echo written > /data/new && echo data-writable; \
          cat /abs/data/hello; echo x 2>/dev/null > /abs/data/hello || echo abs-readonly; \
-         cat /etc/note; stat -c %F /etc/note; echo x 2>/dev/null > /etc/note || echo note-readonly",
+         cat /etc/note; stat -c %F /etc/note; echo x 2>/dev/null > /etc/note || echo note-readonly; \
+         cat /typed/hello",
     );
     let c = env.container("bind");
     let out = c.run(&[]).ok();
     assert_eq!(
         out.stdout,
-        "from-host\ndata-writable\nfrom-host\nabs-readonly\na note\nregular file\nnote-readonly\n",
+        "from-host\ndata-writable\nfrom-host\nabs-readonly\na note\nregular file\nnote-readonly\nfrom-host\n",
         "{out}"
     );
     // The container's write went through to the host directory; the read-only views changed
