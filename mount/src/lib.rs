@@ -13,6 +13,7 @@
 //! (`openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`), so no symlink in a
 //! rootfs can point a mount, a mask or a write outside it.
 
+mod copyup;
 mod error;
 mod fd;
 pub mod options;

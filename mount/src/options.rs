@@ -35,6 +35,9 @@ pub struct MountOptions {
     pub data: Vec<(String, Option<String>)>,
     /// `idmap` (false) or `ridmap` (true).
     pub idmap: Option<bool>,
+    /// `tmpcopyup` (runc's extension): a tmpfs starts as a copy of the
+    /// directory it covers.
+    pub copy_up: bool,
 }
 
 impl Default for MountOptions {
@@ -50,6 +53,7 @@ impl Default for MountOptions {
             sb_flags: Vec::new(),
             data: Vec::new(),
             idmap: None,
+            copy_up: false,
         }
     }
 }
@@ -124,13 +128,7 @@ pub fn parse(dest: &str, options: &[String]) -> Result<MountOptions> {
             // No-ops: the mount API has no remount step to request, and
             // `defaults` (fstab's) and `silent`/`loud` change nothing.
             "remount" | "defaults" | "silent" | "loud" => {}
-            "tmpcopyup" => {
-                return Err(Error::Option {
-                    dest: dest.into(),
-                    option: opt.into(),
-                    reason: "not supported",
-                })
-            }
+            "tmpcopyup" => o.copy_up = true,
             _ if SB_FLAGS.contains(&opt) => o.sb_flags.push(opt.to_string()),
             _ => {
                 if let Some(p) = propagation_option(opt) {
@@ -234,7 +232,17 @@ mod tests {
     #[test]
     fn bad_options() {
         assert!(parse("/x", &["".to_string()]).is_err());
-        assert!(parse("/x", &["tmpcopyup".to_string()]).is_err());
+    }
+
+    #[test]
+    fn tmpcopyup_option() {
+        assert!(p(&["tmpcopyup", "nosuid"]).copy_up);
+        assert!(!p(&["nosuid"]).copy_up);
+    }
+
+    #[test]
+    fn no_op_options() {
+        assert_eq!(p(&["defaults", "remount", "silent", "loud"]), MountOptions::default());
     }
 
     #[test]

@@ -2,11 +2,16 @@
 //! inside the container's rootfs, then `/dev`, masks, read-only paths and
 //! `pivot_root`.
 //!
-//! Two sides, as in crun: [`prepare_rootfs`] and [`prepare_bind`] run on the
-//! host side (sources resolve in the host's mount namespace); everything
-//! else runs in the container's init, in its new mount namespace, where
-//! filesystems tied to the new pid/net namespaces (proc, sysfs, mqueue,
-//! devpts) can be created.
+//! Two sides, as in crun: [`prepare_rootfs`] and [`prepare_host_side`] run on
+//! the host side (bind sources and overlay layers resolve in the host's mount
+//! namespace, relative ones from the bundle); everything else runs in the
+//! container's init, in its new mount namespace, where filesystems tied to
+//! the new pid/net namespaces (proc, sysfs, mqueue, devpts) can be created.
+//!
+//! Propagation: the rootfs and every bind start as recursive slaves of their
+//! source (runc's `rslave` default), so host mounts below them still appear
+//! inside while nothing mounted inside can propagate back to the host; the
+//! options and `linux.rootfsPropagation` are applied on top of that.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -382,10 +387,16 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
         return apply_bind_attrs(&m, &o);
     }
     let fstype = if fstype == "cgroup" { "cgroup2" } else { fstype };
+    if o.copy_up && fstype != "tmpfs" {
+        return Err(Error::Option { dest: dest.into(), option: "tmpcopyup".into(), reason: "supported on tmpfs only" });
+    }
     let m = match prepared {
         Some(m) => m,
         None => new_filesystem(entry, fstype, &o)?,
     };
+    if o.copy_up {
+        crate::copyup::copy_up(root, dest, &m)?;
+    }
     attach_at(root, &m, dest)?;
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
@@ -763,6 +774,46 @@ mod tests {
         assert!(a.contains(A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_STRICTATIME | A::MOUNT_ATTR_RDONLY));
         let o = options::parse("/d", &["ro".into(), "rw".into()]).unwrap();
         assert!(!fresh_attrs(&o).contains(A::MOUNT_ATTR_RDONLY));
+    }
+
+    fn entry(dest: &str, typ: Option<&str>, options: &[&str]) -> MountEntry {
+        MountEntry {
+            destination: dest.into(),
+            typ: typ.map(str::to_string),
+            source: Some("src".into()),
+            options: options.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn destinations_must_be_absolute() {
+        let e = entry("tmp/x", Some("tmpfs"), &[]).parsed().unwrap_err();
+        assert!(e.to_string().contains("tmp/x") && e.to_string().contains("absolute"), "{e}");
+        assert!(entry("", Some("tmpfs"), &[]).parsed().is_err());
+        assert!(entry("/tmp/x", Some("tmpfs"), &[]).parsed().is_ok());
+    }
+
+    #[test]
+    fn host_side_entries() {
+        assert!(entry("/a", Some("bind"), &[]).is_host_side().unwrap());
+        assert!(entry("/a", None, &["rbind"]).is_host_side().unwrap());
+        // `bind` on any type is a bind.
+        assert!(entry("/a", Some("tmpfs"), &["bind"]).is_host_side().unwrap());
+        assert!(entry("/a", Some("overlay"), &["lowerdir=l"]).is_host_side().unwrap());
+        assert!(!entry("/a", Some("tmpfs"), &["size=1m"]).is_host_side().unwrap());
+        assert!(!entry("/proc", Some("proc"), &[]).is_host_side().unwrap());
+    }
+
+    #[test]
+    fn root_propagation_values() {
+        assert_eq!(root_propagation(None).unwrap(), None);
+        assert_eq!(root_propagation(Some("")).unwrap(), None);
+        let p = root_propagation(Some("rshared")).unwrap().unwrap();
+        assert_eq!((p.kind, p.recursive), (Propagation::Shared, true));
+        let p = root_propagation(Some("private")).unwrap().unwrap();
+        assert_eq!((p.kind, p.recursive), (Propagation::Private, false));
+        assert!(root_propagation(Some("ro")).is_err());
+        assert!(root_propagation(Some("sideways")).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub fn features_json() -> String {
             "noatime", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime",
             "nostrictatime", "nosuid", "nosymfollow", "private", "rbind", "relatime", "remount",
             "ro", "rprivate", "rshared", "rslave", "runbindable", "rw", "shared", "silent", "slave",
-            "strictatime", "suid", "symfollow", "sync", "unbindable",
+            "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable",
             "idmap", "ridmap", "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime",
             "ratime", "rrelatime", "rnorelatime", "rstrictatime", "rnostrictatime", "rnodiratime",
             "rdiratime", "rnosymfollow", "rsymfollow"
