@@ -59,6 +59,8 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 const RMDIR_TIMEOUT: Duration = Duration::from_secs(3);
 /// How deep `pids` and `destroy` walk into cgroups a container made.
 const MAX_DEPTH: usize = 32;
+/// How often `create` starts over when a parent directory vanished under it.
+const PARENT_RACE_RETRIES: u32 = 5;
 
 /// The cgroup layout of the host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -165,6 +167,14 @@ impl Pending {
             let _ = self.root.rmdir(rel);
         }
     }
+
+    /// Forget the progress of a failed [`make_fresh`] (after [`Pending::undo`]).
+    fn reset(&mut self) {
+        self.created.clear();
+        self.parent = None;
+        self.existing = None;
+        self.leaf = None;
+    }
 }
 
 /// A new cgroup directory in a v1 cpuset hierarchy has empty cpuset.cpus
@@ -203,7 +213,10 @@ fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
                 p.created.push(rel.clone());
             }
             let child = parent.open_sub(&p.comps[i], p.label(&rel)).map_err(openat(p.label(&rel)))?;
-            if made && p.has_cpuset() {
+            // Also a parent someone else made: a concurrent create may
+            // not have filled it yet (copy_cpuset only fills empty files,
+            // with the values it would get anyway).
+            if p.has_cpuset() {
                 copy_cpuset(&parent, &child)?;
             }
             parent = child;
@@ -391,9 +404,17 @@ impl Cgroup {
             resolved.push((key, p));
         }
         let encoded = path::Resolved(resolved).encode();
-        if let Err(e) = make_fresh(&mut pend, &encoded) {
+        let mut tries = 0;
+        while let Err(e) = make_fresh(&mut pend, &encoded) {
             pend.iter().for_each(Pending::undo);
-            return Err(e);
+            // ENOENT (ENODEV in its files) on the way down: a parent
+            // vanished after our mkdir (EEXIST) or open, removed by a
+            // concurrent create that had made it and then failed. Start over.
+            if tries == PARENT_RACE_RETRIES || !matches!(e.errno(), Some(Errno::NOENT | Errno::NODEV)) {
+                return Err(e);
+            }
+            tries += 1;
+            pend.iter_mut().for_each(Pending::reset);
         }
         if pend.iter().any(|p| p.leaf.is_none()) {
             pend.iter().for_each(Pending::undo);
