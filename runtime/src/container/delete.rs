@@ -30,6 +30,12 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             )));
         }
         let _ = init.signal(libc::SIGKILL);
+        // A frozen process acts on SIGKILL only once thawed (v1 freezer).
+        if s == Status::Paused {
+            if let Some(cg) = super::open_cgroup(&st) {
+                let _ = cg.thaw();
+            }
+        }
         if !init.wait_exit(Some(Duration::from_secs(10))) {
             return Err(Error::State(format!("container \"{id}\" did not exit after SIGKILL")));
         }

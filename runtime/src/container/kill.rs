@@ -88,7 +88,13 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         let signal = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Config(format!("invalid signal {sig}")))?;
         return Ok(cg.kill_all(signal)?);
     }
-    init.signal(sig).sys("pidfd_send_signal", || format!("container {id} init (pid {})", init.pid()))
+    init.signal(sig).sys("pidfd_send_signal", || format!("container {id} init (pid {})", init.pid()))?;
+    // A frozen process acts on SIGKILL only once thawed (v1 freezer): as
+    // runc, a paused container is thawed for SIGKILL, and only for it.
+    if sig == libc::SIGKILL && s == Status::Paused {
+        super::require_cgroup(&st)?.thaw()?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
