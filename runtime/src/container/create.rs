@@ -318,7 +318,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     if !hooks::list(&spec, hooks::Kind::Poststop).is_empty() {
         guard.poststop = Some((spec.clone(), hook_state.clone()));
     }
-    let console = wait_ready(&parent_sync, init, o, (&spec, &hook_state))?;
+    let console = wait_ready(&parent_sync, init, o, (&spec, &hook_state)).map_err(|e| oom_hint(guard.cgroup.as_ref(), e))?;
 
     let st = State {
         id: o.id.clone(),
@@ -345,6 +345,18 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     let init = guard.child.take().ok_or_else(|| Error::State("lost the init".into()))?;
     guard.cgroup = None;
     Ok(Created { init, console })
+}
+
+/// An init that died during setup in a cgroup where the OOM killer struck
+/// was killed for memory (a limit too low to start it): say so, as runc
+/// does, instead of "exited during setup".
+fn oom_hint(cgroup: Option<&Cgroup>, e: Error) -> Error {
+    match e {
+        Error::Init(_) if cgroup.is_some_and(|cg| cg.oom_kill_count().unwrap_or(0) > 0) => {
+            Error::Init("container init was OOM-killed during setup (memory limit too low?)".into())
+        }
+        e => e,
+    }
 }
 
 /// Poll the sync socket and the pidfd until the init says "ready": a dead
