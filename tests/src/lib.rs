@@ -14,6 +14,10 @@
 //! * [`Env`]: one per test: a temp dir with the `--root` state dir, the bundle, sockets and the
 //!   captured output of every runtime command. [`Container`] guards an id and runs
 //!   `delete -f` on drop, so a failing test leaves nothing behind.
+//! * Cgroups: every config is written with `linux.cgroupsPath = /fdbox-test/<id>` unless the test
+//!   set one ([`TEST_CGROUP_PARENT`]). Each live [`Env`] holds a shared `flock` on
+//!   `/sys/fs/cgroup`; the last one to go (in any test process on the host) takes it exclusively
+//!   and removes the then empty `/fdbox-test` parents, which no runtime removes by itself.
 //! * Every process the runtime starts for a test carries the environment variable
 //!   `FDBOX_TEST_MARK=<unique>` (the runtime's own environment and the container's
 //!   `process.env`), which is how [`Env::marked_pids`] finds leftovers of that test only.
@@ -44,6 +48,11 @@ pub const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Name of the environment variable that marks every process started for one test.
 pub const MARK_VAR: &str = "FDBOX_TEST_MARK";
+
+/// The cgroup (in every hierarchy) below which the tests' containers get theirs: a config
+/// without `linux.cgroupsPath` is written with `/fdbox-test/<container id>`, so no test touches
+/// the runtime's default parent (`/fdbox` for fdbox, the root for runc).
+pub const TEST_CGROUP_PARENT: &str = "fdbox-test";
 
 // ---------------------------------------------------------------------------------------------
 // Runtime selection
@@ -647,6 +656,8 @@ pub struct Env {
     config: RefCell<Value>,
     mark: String,
     seq: Cell<u32>,
+    /// Shared lock on the cgroup root while this test may create cgroups (see the module docs).
+    cgroup_lock: Option<OwnedFd>,
 }
 
 impl Env {
@@ -675,11 +686,12 @@ impl Env {
             config: RefCell::new(Value::Null),
             mark,
             seq: Cell::new(0),
+            cgroup_lock: cgroup_lock_shared(),
         };
         fs::create_dir(&env.bundle).expect("mkdir bundle");
         // config.json comes from the runtime's own `spec`, run in the bundle dir.
         let out = env
-            .spawn_cmd(Command::new(&rt.bin), &["spec"], Some(&env.bundle), false)
+            .spawn_cmd(Command::new(&rt.bin), &["spec"], Some(&env.bundle), false, Stdio::null())
             .wait();
         assert!(out.success(), "`spec` failed: {out}");
         let text = fs::read_to_string(env.bundle.join("config.json")).expect("spec wrote config.json");
@@ -740,10 +752,33 @@ impl Env {
         })
     }
 
-    /// Write the current config to `<bundle>/config.json`.
+    /// Write the current config to `<bundle>/config.json`. Without a `linux.cgroupsPath` of
+    /// the test's own, the container's cgroup is `/fdbox-test/fdt-env-<test mark>` (one per
+    /// test; [`Container`] writes `/fdbox-test/<id>` instead).
     pub fn write_config(&self) {
-        let text = serde_json::to_string_pretty(&*self.config.borrow()).unwrap();
+        let leaf = format!("fdt-env-{}", self.mark);
+        self.write_config_with_cgroup(&leaf);
+    }
+
+    /// Write the config with `linux.cgroupsPath = /fdbox-test/<leaf>` unless the test set one.
+    fn write_config_with_cgroup(&self, leaf: &str) {
+        let mut config = self.config.borrow().clone();
+        if let Some(linux) = config.get_mut("linux").and_then(Value::as_object_mut) {
+            linux
+                .entry("cgroupsPath")
+                .or_insert_with(|| json!(format!("/{TEST_CGROUP_PARENT}/{leaf}")));
+        }
+        let text = serde_json::to_string_pretty(&config).unwrap();
         fs::write(self.bundle.join("config.json"), text).expect("writing config.json");
+    }
+
+    /// The `linux.cgroupsPath` the next create/run of container `id` gets: the test's own, or
+    /// `/fdbox-test/<id>`.
+    pub fn cgroups_path_of(&self, id: &str) -> String {
+        match self.config.borrow().pointer("/linux/cgroupsPath").and_then(Value::as_str) {
+            Some(p) => p.to_string(),
+            None => format!("/{TEST_CGROUP_PARENT}/{id}"),
+        }
     }
 
     /// Give this test its own writable copy of the rootfs at `<bundle>/rootfs`
@@ -783,7 +818,20 @@ impl Env {
     pub fn spawn<S: AsRef<OsStr>>(&self, args: &[S]) -> Proc {
         let mut cmd = Command::new(&runtime().bin);
         cmd.arg("--root").arg(&self.root);
-        self.spawn_cmd(cmd, args, None, true)
+        self.spawn_cmd(cmd, args, None, true, Stdio::null())
+    }
+
+    /// `<runtime> --root <root> <args…>` with `input` on its stdin, waited for.
+    #[track_caller]
+    pub fn rt_with_stdin<S: AsRef<OsStr>>(&self, args: &[S], input: &[u8]) -> Output {
+        let n = self.seq.get();
+        self.seq.set(n + 1);
+        let path = self.dir.join(format!("cmd{n}.stdin"));
+        fs::write(&path, input).expect("writing the stdin file");
+        let stdin = fs::File::open(&path).expect("opening the stdin file");
+        let mut cmd = Command::new(&runtime().bin);
+        cmd.arg("--root").arg(&self.root);
+        self.spawn_cmd(cmd, args, None, true, Stdio::from(stdin)).wait()
     }
 
     /// `<prefix…> <runtime> --root <root> <args…>` in the background: for a wrapper such as
@@ -791,7 +839,7 @@ impl Env {
     pub fn spawn_via<S: AsRef<OsStr>>(&self, prefix: &[&str], args: &[S]) -> Proc {
         let mut cmd = Command::new(prefix[0]);
         cmd.args(&prefix[1..]).arg(&runtime().bin).arg("--root").arg(&self.root);
-        self.spawn_cmd(cmd, args, None, true)
+        self.spawn_cmd(cmd, args, None, true, Stdio::null())
     }
 
     /// `<runtime> --root <root> <args…>`, waited for.
@@ -803,7 +851,7 @@ impl Env {
     /// `<runtime> <args…>` (no `--root`) in `cwd`, waited for.
     #[track_caller]
     pub fn rt_bare<S: AsRef<OsStr>>(&self, args: &[S], cwd: &Path) -> Output {
-        self.spawn_cmd(Command::new(&runtime().bin), args, Some(cwd), true).wait()
+        self.spawn_cmd(Command::new(&runtime().bin), args, Some(cwd), true, Stdio::null()).wait()
     }
 
     fn spawn_cmd<S: AsRef<OsStr>>(
@@ -812,6 +860,7 @@ impl Env {
         args: &[S],
         cwd: Option<&Path>,
         mark: bool,
+        stdin: Stdio,
     ) -> Proc {
         let n = self.seq.get();
         self.seq.set(n + 1);
@@ -819,7 +868,7 @@ impl Env {
         let stderr_path = self.dir.join(format!("cmd{n}.stderr"));
         let stdout = fs::File::create(&stdout_path).expect("create stdout file");
         let stderr = fs::File::create(&stderr_path).expect("create stderr file");
-        cmd.args(args).stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        cmd.args(args).stdin(stdin).stdout(stdout).stderr(stderr);
         if mark {
             cmd.env(MARK_VAR, &self.mark);
         }
@@ -967,6 +1016,9 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        if self.cgroup_lock.take().is_some() {
+            remove_test_cgroup_parents();
+        }
         // Never delete through a leaked mount (that could delete host files): keep the dir.
         let leaked = self.leaked_mounts();
         if leaked.is_empty() {
@@ -979,6 +1031,65 @@ impl Drop for Env {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests' cgroup parent
+// ---------------------------------------------------------------------------------------------
+
+/// What the shared/exclusive lock is taken on: the cgroup root, which every test process on
+/// the host sees (a lock file would have to be left somewhere).
+const CGROUP_LOCK_DIR: &str = "/sys/fs/cgroup";
+
+fn open_cgroup_lock_dir() -> Option<OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(CGROUP_LOCK_DIR, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()
+}
+
+/// A shared lock held while a test may have cgroups under `/fdbox-test`. Waits (briefly) while
+/// another test process removes the parents; `None` if there is no cgroup root or the lock
+/// cannot be had, which only means that this test does not take part in the cleanup.
+fn cgroup_lock_shared() -> Option<OwnedFd> {
+    use rustix::fs::{flock, FlockOperation};
+    let fd = open_cgroup_lock_dir()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match flock(&fd, FlockOperation::NonBlockingLockShared) {
+            Ok(()) => return Some(fd),
+            Err(rustix::io::Errno::WOULDBLOCK) | Err(rustix::io::Errno::INTR) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The mount points of the host's cgroup hierarchies (v1 and v2).
+pub fn cgroup_mount_points() -> Vec<PathBuf> {
+    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut v: Vec<PathBuf> = parse_mountinfo(&info)
+        .into_iter()
+        .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
+        .map(|m| PathBuf::from(m.mount_point))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Remove the empty `/fdbox-test` parents if no test anywhere on the host still holds the
+/// shared lock (so none is about to create a cgroup in them). `rmdir` never removes a cgroup
+/// that still has a child cgroup: a container's cgroup left by a broken test stays visible.
+fn remove_test_cgroup_parents() {
+    use rustix::fs::{flock, FlockOperation};
+    let Some(fd) = open_cgroup_lock_dir() else { return };
+    if flock(&fd, FlockOperation::NonBlockingLockExclusive).is_err() {
+        return; // another test is still running; the last one cleans up
+    }
+    for mp in cgroup_mount_points() {
+        let _ = fs::remove_dir(mp.join(TEST_CGROUP_PARENT));
+    }
+    // Closing the fd releases the lock.
 }
 
 fn make_temp_dir(name: &str) -> io::Result<PathBuf> {
@@ -1021,9 +1132,10 @@ impl<'e> Container<'e> {
         args
     }
 
-    /// Write config.json and start `<cmd> --bundle <bundle> <extra…> <id>` in the background.
+    /// Write config.json (with `linux.cgroupsPath = /fdbox-test/<id>` unless the test set one)
+    /// and start `<cmd> --bundle <bundle> <extra…> <id>` in the background.
     pub fn spawn_lifecycle(&self, cmd: &str, extra: &[&str]) -> Proc {
-        self.env.write_config();
+        self.env.write_config_with_cgroup(&self.id);
         self.spawn_in(cmd, &self.env.bundle, extra)
     }
 
