@@ -105,9 +105,9 @@ const OFF_ARCH: u32 = 4;
 const OFF_ARGS: u32 = 16;
 
 // Classic BPF opcodes (`<linux/bpf_common.h>`).
-const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
+const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
 const ALU_AND_K: u16 = 0x04 | 0x50; // BPF_ALU | BPF_AND | BPF_K
-const JMP_JA: u16 = 0x05 | 0x00; // BPF_JMP | BPF_JA
+const JMP_JA: u16 = 0x05; // BPF_JMP | BPF_JA (0)
 const JMP_JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
 const JMP_JGT_K: u16 = 0x05 | 0x20; // BPF_JMP | BPF_JGT | BPF_K
 const JMP_JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
@@ -231,6 +231,9 @@ struct Cond {
     value: u64,
     value_two: u64,
 }
+
+/// The rules of each system call an architecture knows, by number.
+type Section<'a> = (Abi, Vec<(u32, &'a [Rule])>);
 
 /// One rule for one system call: all conditions must hold.
 #[derive(Clone, Debug)]
@@ -363,7 +366,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
 
     let mut asm = Asm::default();
     let mut uses_notify = false;
-    let sections: Vec<(Abi, Vec<(u32, &[Rule])>)> = abis
+    let sections: Vec<Section> = abis
         .iter()
         .map(|&abi| {
             let list: Vec<(u32, &[Rule])> =
@@ -414,7 +417,7 @@ const CHUNK: usize = 200;
 /// bad:   ret KILL_THREAD
 /// x86_64, x32, i386: one section each (see emit_section)
 /// ```
-fn emit_program(asm: &mut Asm, sections: &[(Abi, Vec<(u32, &[Rule])>)], default: u32) {
+fn emit_program(asm: &mut Asm, sections: &[Section], default: u32) {
     let label_of = |asm: &mut Asm, abi: Abi| sections.iter().any(|(a, _)| *a == abi).then(|| asm.label());
     let l64 = label_of(asm, Abi::X86_64);
     let lx32 = label_of(asm, Abi::X32);

@@ -246,11 +246,11 @@ fn every_operator_compares_64_bit_arguments_by_halves() {
 fn masked_eq_masks_the_expected_value_too() {
     // libseccomp compares (arg & mask) == (datum & mask).
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["clone"],
-        "action": "SCMP_ACT_ERRNO", "args": [cond_rule("SCMP_CMP_MASKED_EQ", 0, 0x7E02_0000, 0xffff_ffff_7E02_0000)]}]}));
+        "action": "SCMP_ACT_ERRNO", "args": [cond_rule("SCMP_CMP_MASKED_EQ", 0, 0x7e02_0000, 0xffff_ffff_7e02_0000)]}]}));
     let clone = |flags: u64| run(f.program(), &Data::x86_64(nr64("clone"), &[flags]));
-    assert_eq!(clone(0x7E02_0000), ret::ERRNO | 1);
-    assert_eq!(clone(0xffff_0000_7E02_0011), ret::ERRNO | 1);
-    assert_eq!(clone(0x7E00_0000), ret::ALLOW);
+    assert_eq!(clone(0x7e02_0000), ret::ERRNO | 1);
+    assert_eq!(clone(0xffff_0000_7e02_0011), ret::ERRNO | 1);
+    assert_eq!(clone(0x7e00_0000), ret::ALLOW);
 }
 
 #[test]
