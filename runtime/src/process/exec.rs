@@ -56,6 +56,12 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     // Die with `fdbox exec` until the program runs.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    // Not dumpable while we are the runtime (its binary is our
+    // /proc/self/exe, the init's pidfd is in our fd table): no container
+    // process may open our /proc files (CVE-2019-5736 class). execve makes
+    // the program dumpable again.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .sys("prctl", || "PR_SET_DUMPABLE".into())?;
     if ctx.terminal {
         rustix::process::setsid().sys("setsid", String::new)?;
     }

@@ -86,6 +86,12 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // just before "ready", when the container must outlive `create`.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    // Not dumpable while we are the runtime (its binary is our
+    // /proc/self/exe; the sync socket and init.sock are in our fd table):
+    // no container process may open our /proc files (CVE-2019-5736 class).
+    // execve makes the program dumpable again.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .sys("prctl", || "PR_SET_DUMPABLE".into())?;
     // A new session: the container's processes are not in the caller's
     // process group (its job-control signals), and a terminal can become
     // our controlling terminal.
