@@ -160,6 +160,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         ));
     }
     crate::hooks::validate(spec)?;
+    crate::process::attrs::validate(spec)?;
     for m in spec.mounts().as_deref().unwrap_or_default() {
         if !m.destination().is_absolute() {
             return Err(Error::Config(format!(

@@ -264,3 +264,68 @@ pub fn seccomp_filter_flags_supported(flags: u32) -> bool {
     };
     ret < 0 && last_errno() == Errno::FAULT
 }
+
+/// `personality(persona)`: the execution domain (`PER_LINUX`, `PER_LINUX32`)
+/// and its flags, kept across execve.
+///
+/// See <https://man7.org/linux/man-pages/man2/personality.2.html>.
+pub fn set_personality(persona: u32) -> Result<(), Errno> {
+    // SAFETY: personality takes a plain integer and changes only this
+    // process's execution domain.
+    let ret = unsafe { libc::personality(persona as libc::c_ulong) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// `struct sched_attr` of `<linux/sched/types.h>` (SCHED_ATTR_SIZE_VER1).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub sched_policy: u32,
+    pub sched_flags: u64,
+    pub sched_nice: i32,
+    pub sched_priority: u32,
+    pub sched_runtime: u64,
+    pub sched_deadline: u64,
+    pub sched_period: u64,
+    pub sched_util_min: u32,
+    pub sched_util_max: u32,
+}
+
+/// `sched_setattr(0, attr, 0)`: the scheduling policy and its parameters of
+/// the calling thread (inherited by children and kept across execve).
+///
+/// See <https://man7.org/linux/man-pages/man2/sched_setattr.2.html>.
+pub fn sched_setattr(attr: &SchedAttr) -> Result<(), Errno> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `a` is a valid sched_attr of the size it declares; the kernel
+    // only reads it.
+    let ret = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// `ioprio_set(IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(class, level))`:
+/// the I/O scheduling class and level of the calling thread.
+///
+/// See <https://man7.org/linux/man-pages/man2/ioprio_set.2.html>.
+pub fn ioprio_set(class: u32, level: u32) -> Result<(), Errno> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_CLASS_SHIFT: u32 = 13;
+    let value = (class << IOPRIO_CLASS_SHIFT) | level;
+    // SAFETY: ioprio_set takes integers only.
+    let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value as libc::c_int) };
+    if ret < 0 { Err(last_errno()) } else { Ok(()) }
+}
+
+/// `unshare(CLONE_NEWTIME)`: a new time namespace for the caller's future
+/// children (the caller itself stays where it is); its offsets can be
+/// written until the first process enters it.
+///
+/// See <https://man7.org/linux/man-pages/man7/time_namespaces.7.html>.
+pub fn unshare_timens() -> Result<(), Errno> {
+    // SAFETY: CLONE_NEWTIME only changes the time namespace of children; it
+    // does not unshare the fd table or the filesystem context that Rust
+    // code relies on.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
+}

@@ -220,6 +220,13 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             .sys("setns", || "pid namespace".into())?;
     }
 
+    // A new time namespace is made here rather than by clone3, so that its
+    // offsets can be written first (see process/timens.rs).
+    let timens = crate::process::timens::prepare(&spec)?;
+    if timens.is_some() {
+        clone_flags &= !(LinuxNamespaceType::Time as u64);
+    }
+
     // SAFETY: fdbox never starts a thread in the process that creates
     // containers (see DESIGN.md), so this process is single-threaded.
     let cloned = unsafe { sys::clone3(clone_flags, cgroup.clone_into_fd()) }.sys("clone3", || format!("flags {clone_flags:#x}"))?;
@@ -255,6 +262,9 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
     guard.child = Some(PidFd::new(pidfd, pid.as_raw_nonzero().get()));
+    if let Some(t) = timens {
+        t.restore()?;
+    }
     if await_cgroup {
         if let Some(cg) = guard.cgroup.as_ref() {
             cg.attach(pid)?;

@@ -125,6 +125,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         }
     };
     let process = build_process(st.config.process().as_ref(), o)?;
+    crate::process::attrs::validate_process(&process)?;
     let terminal = process.terminal().unwrap_or(false);
     if o.console_socket.is_some() && !terminal {
         return Err(Error::Config("--console-socket given but the process has no terminal".into()));
@@ -181,6 +182,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                 caps,
                 argv,
                 envp,
+                linux: st.config.linux().as_ref(),
             })
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),

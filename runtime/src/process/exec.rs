@@ -35,6 +35,8 @@ pub struct ExecCtx<'a> {
     pub caps: Option<CapMasks>,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
+    /// The container's `linux` section (its personality applies to us too).
+    pub linux: Option<&'a oci_spec::runtime::Linux>,
 }
 
 /// Entry point of the exec child. Never returns: it execs, or reports the
@@ -71,6 +73,9 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
             _ => return Err(Error::Init("fdbox exec went away before placing the process in its cgroup".into())),
         }
     }
+    // Through the host's /proc, before we join the container's mounts (and
+    // after "go": an error before it would race the parent's message).
+    crate::process::attrs::apply_oom_score_adj(ctx.process)?;
     // All of the container's namespaces in one call; joining the mount
     // namespace also puts our root and cwd at the container's root.
     if !ctx.namespaces.is_empty() {
@@ -90,6 +95,7 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     if let Some(m) = &ctx.caps {
         caps::drop_bounding(m)?;
     }
+    crate::process::attrs::apply(process, ctx.linux)?;
     fix_stdio_owner(user.uid(), user.gid());
     switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
     if let Some(m) = &ctx.caps {

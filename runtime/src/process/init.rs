@@ -113,6 +113,11 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
             _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
         }
     }
+    // Through the host's /proc, before any container mount exists (and
+    // after "go": an error before it would race the parent's message).
+    if let Some(p) = ctx.spec.process() {
+        crate::process::attrs::apply_oom_score_adj(p)?;
+    }
     // Where we are in each cgroup hierarchy, for binding the container's
     // own cgroups at /sys/fs/cgroup: read before a cgroup namespace hides it.
     if let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") {
@@ -130,6 +135,8 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     if ctx.new_cgroupns {
         sys::unshare_cgroupns().sys("unshare", || "cgroup namespace".into())?;
     }
+    // In our namespaces, before any container mount (see security/sysctl.rs).
+    crate::security::sysctl::apply(ctx.spec)?;
     let root = setup_rootfs(ctx)?;
     set_hostname(ctx.spec)?;
     if ctx.terminal {
@@ -160,6 +167,7 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
             s.install()?;
         }
     }
+    crate::process::attrs::apply(process, ctx.spec.linux().as_ref())?;
     fix_stdio_owner(user.uid(), user.gid());
     switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
     if let Some(m) = &ctx.caps {

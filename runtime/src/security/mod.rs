@@ -4,3 +4,4 @@
 pub mod caps;
 pub mod rlimits;
 pub mod seccomp;
+pub mod sysctl;
