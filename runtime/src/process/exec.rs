@@ -16,7 +16,7 @@ use rustix::fs::Mode;
 use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
 
 use crate::error::{Error, Result, SysContext};
-use crate::process::init::{find_executable, fix_stdio_owner, open_terminal, switch_user};
+use crate::process::init::{find_executable, fix_stdio_owner, open_terminal, send_master, switch_user};
 use crate::process::sync::{Msg, SyncSocket};
 use crate::security::caps::{self, CapMasks};
 use crate::sys;
@@ -83,7 +83,8 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     }
     let process = ctx.process;
     if ctx.terminal {
-        open_terminal(&ctx.sync, process)?;
+        let (master, _slave) = open_terminal(process)?;
+        send_master(&ctx.sync, master)?;
     }
     let user = process.user();
     let cwd = process.cwd().to_string_lossy().into_owned();

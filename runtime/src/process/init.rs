@@ -264,15 +264,22 @@ fn set_hostname(spec: &Spec) -> Result<()> {
 /// controlling terminal, bound over /dev/console.
 fn setup_console(ctx: &InitCtx<'_>, root: &RootFd) -> Result<()> {
     let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
-    let slave = open_terminal(&ctx.sync, process)?;
+    let (master, slave) = open_terminal(process)?;
     rootfs::bind_console(root, slave.as_fd())?;
-    Ok(())
+    send_master(&ctx.sync, master)
+}
+
+/// Hand the pty master to the parent, last: once the client has it, it may
+/// close it at any time, and nothing of our setup may depend on it then.
+pub(crate) fn send_master(sync: &SyncSocket, master: OwnedFd) -> Result<()> {
+    sync.send(&Msg::Console { name: "/dev/ptmx".into() }, &[master.as_fd()])
+        .sys("sendmsg", || "console".into())
 }
 
 /// The terminal of a container process: a pty from the devpts of the mount
-/// namespace we are in (the container's), its master sent to the parent,
-/// its slave our controlling terminal and stdio. Returns the slave.
-pub(crate) fn open_terminal(sync: &SyncSocket, process: &oci_spec::runtime::Process) -> Result<OwnedFd> {
+/// namespace we are in (the container's), its slave already our
+/// controlling terminal and stdio. Returns (master, slave).
+pub(crate) fn open_terminal(process: &oci_spec::runtime::Process) -> Result<(OwnedFd, OwnedFd)> {
     use rustix::pty::{openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).sys("open", || "/dev/ptmx".into())?;
     unlockpt(&master).sys("unlockpt", || "/dev/ptmx".into())?;
@@ -284,15 +291,12 @@ pub(crate) fn open_terminal(sync: &SyncSocket, process: &oci_spec::runtime::Proc
         let ws = rustix::termios::Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(&master, ws).sys("ioctl", || "TIOCSWINSZ".into())?;
     }
-    sync.send(&Msg::Console { name: "/dev/ptmx".into() }, &[master.as_fd()])
-        .sys("sendmsg", || "console".into())?;
-    drop(master);
     let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(process.user().uid())), None);
     sys::set_controlling_terminal(slave.as_fd()).sys("ioctl", || "TIOCSCTTY".into())?;
     rustix::stdio::dup2_stdin(&slave).sys("dup2", || "pty → stdin".into())?;
     rustix::stdio::dup2_stdout(&slave).sys("dup2", || "pty → stdout".into())?;
     rustix::stdio::dup2_stderr(&slave).sys("dup2", || "pty → stderr".into())?;
-    Ok(slave)
+    Ok((master, slave))
 }
 
 /// A new session keyring per container (runc's default), so containers do
