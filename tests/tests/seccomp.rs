@@ -440,3 +440,24 @@ fn bad_profiles_fail_create() {
         env.assert_clean();
     }
 }
+
+/// A process started with `exec` runs under the container's profile too,
+/// with and without no_new_privs.
+#[test]
+fn exec_runs_under_the_container_profile() {
+    let Some(env) = Env::new("seccomp-exec") else { return };
+    for nnp in [true, false] {
+        env.set("/linux/seccomp", allow_all_but(json!([errno_rule(&["mkdir", "mkdirat"], 38)])));
+        env.set("/process/noNewPrivileges", json!(nnp));
+        env.args(&["sleep", "60"]);
+        let c = env.container("x");
+        c.run(&["-d"]).ok();
+        let out = env
+            .rt(&["exec", &c.id, "sh", "-c", "mkdir /dev/shm/d 2>&1; grep '^Seccomp:' /proc/self/status"])
+            .ok();
+        assert!(out.stdout.contains("Function not implemented"), "nnp={nnp}: {out}");
+        assert!(out.stdout.contains("Seccomp:\t2"), "nnp={nnp}: {out}");
+        c.delete(&["-f"]).ok();
+    }
+    env.assert_clean();
+}

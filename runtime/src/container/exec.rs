@@ -164,6 +164,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let argv = cstrings(process.args().as_deref().unwrap_or_default())?;
     let envp = cstrings(process.env().as_deref().unwrap_or_default())?;
     let sigfd = if o.detach { None } else { Some(SignalFd::new(FORWARDED).sys("signalfd", String::new)?) };
+    // exec'd processes run under the container's profile too.
+    let seccomp = crate::security::seccomp::prepare(&st.config, &o.id, &st.bundle)?;
     let (parent_sync, child_sync) = SyncSocket::pair().sys("socketpair", || "sync".into())?;
 
     // SAFETY: the fdbox process never starts a thread (see DESIGN.md).
@@ -180,6 +182,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                 terminal,
                 extra_fds: o.preserve_fds,
                 caps,
+                seccomp,
                 argv,
                 envp,
                 linux: st.config.linux().as_ref(),
@@ -190,6 +193,9 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     drop(child_sync);
     let child = PidFd::new(pidfd, pid.as_raw_nonzero().get());
     let result = (|| {
+        if let Some(s) = seccomp {
+            s.send_state(child.pid())?;
+        }
         if let (true, Some(cg)) = (await_cgroup, cgroup.as_ref()) {
             cg.attach(pid)?;
             parent_sync.send(&Msg::Go, &[]).sys("sendmsg", || "sync socket".into())?;

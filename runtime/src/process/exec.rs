@@ -33,6 +33,8 @@ pub struct ExecCtx<'a> {
     pub terminal: bool,
     pub extra_fds: u32,
     pub caps: Option<CapMasks>,
+    /// The container's seccomp profile, compiled by the parent.
+    pub seccomp: Option<crate::security::seccomp::Prepared>,
     pub argv: Vec<CString>,
     pub envp: Vec<CString>,
     /// The container's `linux` section (its personality applies to us too).
@@ -96,6 +98,12 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     if let Some(m) = &ctx.caps {
         caps::drop_bounding(m)?;
     }
+    // As in the init: without no_new_privs the filter must go in while we
+    // still have CAP_SYS_ADMIN; with it, as the very last step.
+    let nnp = process.no_new_privileges() == Some(true);
+    if let (false, Some(s)) = (nnp, &ctx.seccomp) {
+        s.install()?;
+    }
     crate::process::attrs::apply(process, ctx.linux)?;
     fix_stdio_owner(user.uid(), user.gid());
     switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
@@ -112,5 +120,8 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
     sys::reset_signals();
+    if let (true, Some(s)) = (nnp, &ctx.seccomp) {
+        s.install()?;
+    }
     Ok(exe)
 }
