@@ -16,7 +16,7 @@ use rustix::fs::Mode;
 use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
 
 use crate::error::{Error, Result, SysContext};
-use crate::process::init::{find_executable, fix_stdio_owner, open_terminal, send_master, switch_user};
+use crate::process::init::{enter_cwd, find_executable, fix_stdio_owner, open_terminal, send_master, switch_user};
 use crate::process::sync::{Msg, SyncSocket};
 use crate::security::caps::{self, CapMasks};
 use crate::sys;
@@ -90,7 +90,7 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     }
     let user = process.user();
     let cwd = process.cwd().to_string_lossy().into_owned();
-    let cwd_early = rustix::process::chdir(cwd.as_str());
+    let cwd_early = enter_cwd(&cwd);
     let exe = find_executable(&ctx.argv[0], &ctx.envp)?;
     if let Some(limits) = process.rlimits() {
         crate::security::rlimits::apply(limits)?;
@@ -111,7 +111,7 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
         caps::apply_sets(m)?;
     }
     if cwd_early.is_err() {
-        rustix::process::chdir(cwd.as_str()).sys("chdir", || cwd.clone())?;
+        enter_cwd(&cwd).sys("chdir", || cwd.clone())?;
     }
     rustix::process::umask(Mode::from_raw_mode(user.umask().unwrap_or(0o022) & 0o777));
     if process.no_new_privileges() == Some(true) {

@@ -151,7 +151,7 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // cwd before the user switch (root can enter any directory); again
     // after it if root could not (a directory only the user can search).
     let cwd = process.cwd().to_string_lossy().into_owned();
-    let cwd_early = rustix::process::chdir(cwd.as_str());
+    let cwd_early = enter_cwd(&cwd);
     let exe = find_executable(&ctx.argv[0], &ctx.envp)?;
     if let Some(limits) = process.rlimits() {
         crate::security::rlimits::apply(limits)?;
@@ -174,7 +174,7 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
         caps::apply_sets(m)?;
     }
     if cwd_early.is_err() {
-        rustix::process::chdir(cwd.as_str()).sys("chdir", || cwd.clone())?;
+        enter_cwd(&cwd).sys("chdir", || cwd.clone())?;
     }
     let umask = user.umask().unwrap_or(0o022);
     rustix::process::umask(Mode::from_raw_mode(umask & 0o777));
@@ -343,6 +343,24 @@ pub(crate) fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CStrin
         }
     }
     Err(Error::Init(format!("exec: {name:?}: executable file not found in $PATH")))
+}
+
+/// Make `cwd` the working directory, resolved inside the process's root
+/// (the container's, after pivot_root): `openat2("/", cwd, RESOLVE_IN_ROOT |
+/// RESOLVE_NO_MAGICLINKS)` and `fchdir`. A `/proc/self/fd/N` cwd would
+/// otherwise follow one of our own host fds (the state dir, the bundle, a
+/// cgroup directory) out of the container: the CVE-2024-21626 class.
+pub(crate) fn enter_cwd(cwd: &str) -> Result<(), Errno> {
+    use rustix::fs::ResolveFlags;
+    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+    let dir = rustix::fs::openat2(
+        &root,
+        cwd,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    rustix::process::fchdir(&dir)
 }
 
 /// Let a non-root container user use the stdio it was given (pipes from
