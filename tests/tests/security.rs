@@ -1,0 +1,235 @@
+//! fd hygiene and runtime-escape classes, each tried by a malicious container process; the
+//! host must stay untouched.
+//!
+//! * CVE-2024-21626: a host fd of the runtime (state dir, bundle, cgroup dir, sync socket)
+//!   visible in the container process or usable as its cwd (`/proc/self/fd/N`).
+//! * CVE-2019-5736: a container process opens the runtime binary through `/proc/<pid>/exe` of
+//!   a runtime process in the container (the waiting init, an `exec` in progress) and writes
+//!   it once the runtime has exited. These tests run a *copy* of the runtime binary, so even a
+//!   regression cannot damage the build.
+//! * Socket activation (`LISTEN_FDS`/`LISTEN_PID`) and `--preserve-fds` pass exactly their fds.
+
+use fdbox_tests::*;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Host-side names that must never show up in a directory listing inside a container: the
+/// state dir, the bundle, cgroup directories.
+const HOST_MARKERS: &[&str] = &["state.json", "init.sock", "config.json", "cgroup.procs", "tasks", "notify_on_release"];
+
+fn fd_numbers(line: &str) -> Vec<i32> {
+    line.split_whitespace().filter_map(|s| s.parse().ok()).collect()
+}
+
+/// The container process (the init after execve) and an exec'd process have exactly fds 0,
+/// 1 and 2, and `/` as cwd; the init's fds are not even listable while it waits for start.
+#[test]
+fn no_host_fd_in_container_processes() {
+    let Some(env) = Env::new("fd-hygiene") else { return };
+    let script = "ls /proc/self/fd | sort -n | tr '\\n' ' '; echo; readlink /proc/self/cwd";
+    // The init, once it is the user's program.
+    env.args(&["sh", "-c", &format!("{script}; exec sleep 600")]);
+    let c = env.container("fds");
+    c.create(&[]).ok();
+
+    // While created, the init is still the runtime: an exec'd root process with the default
+    // capabilities cannot follow its exe, cwd, root or fd links (it is not dumpable).
+    let probe = env.rt(&["exec", &c.id, "sh", "-c", "for l in exe cwd root fd/0; do readlink /proc/1/$l >/dev/null 2>&1 && echo visible || echo hidden; done"]).ok();
+    if is_fdbox() {
+        assert_eq!(probe.stdout, "hidden\nhidden\nhidden\nhidden\n", "the waiting init's exe, cwd, root or fds are visible: {probe}");
+    }
+
+    c.start().ok();
+    let text = c.wait_for_stdout("/\n");
+    let mut lines = text.lines();
+    // `ls` lists its own directory fd too (the last number).
+    let fds = fd_numbers(lines.next().unwrap_or_default());
+    assert_eq!(&fds[..fds.len().saturating_sub(1)], [0, 1, 2], "the init has more than stdio: {text}");
+    assert_eq!(lines.next(), Some("/"), "{text}");
+
+    // An exec'd process, with and without --cwd.
+    for (extra, want_cwd) in [(None, "/"), (Some("/tmp"), "/tmp")] {
+        let mut args = vec!["exec"];
+        if let Some(cwd) = extra {
+            args.extend(["--cwd", cwd]);
+        }
+        args.extend([c.id.as_str(), "sh", "-c", script]);
+        let out = env.rt(&args).ok();
+        let mut lines = out.stdout.lines();
+        let fds = fd_numbers(lines.next().unwrap_or_default());
+        assert_eq!(&fds[..fds.len().saturating_sub(1)], [0, 1, 2], "the exec'd process has more than stdio: {out}");
+        assert_eq!(lines.next(), Some(want_cwd), "{out}");
+    }
+    drop(c);
+    env.assert_clean();
+}
+
+/// CVE-2024-21626: `process.cwd` (and `exec --cwd`) set to `/proc/self/fd/N` for every small
+/// N. Whatever fd of the runtime that names, the process must not start with a cwd outside its
+/// root: either the runtime refuses (one line), or the directory the process sees is inside.
+#[test]
+fn cwd_through_a_runtime_fd_stays_inside() {
+    let Some(env) = Env::new("cwd-escape") else { return };
+    let script = "ls -a . ..";
+    env.sh(script);
+    let check = |what: &str, out: &Output| {
+        if out.success() {
+            for m in HOST_MARKERS {
+                assert!(!out.stdout.lines().any(|l| l == *m), "{what}: the process saw the host's {m}: {out}");
+            }
+        } else {
+            assert_eq!(out.stderr.trim_end().lines().count(), 1, "{what}: {out}");
+        }
+    };
+    for n in 3..=24 {
+        env.set("/process/cwd", json!(format!("/proc/self/fd/{n}")));
+        let c = env.container("cwd");
+        let out = c.run(&[]);
+        check(&format!("process.cwd /proc/self/fd/{n}"), &out);
+        drop(c);
+    }
+    // exec --cwd, into a running container.
+    env.set("/process/cwd", json!("/"));
+    env.sh("exec sleep 600");
+    let c = env.container("cwd-exec");
+    c.create(&[]).ok();
+    c.start().ok();
+    for n in 3..=24 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let out = env.rt(&["exec", "--cwd", &cwd, &c.id, "sh", "-c", script]);
+        check(&format!("exec --cwd {cwd}"), &out);
+    }
+    drop(c);
+    env.assert_clean();
+}
+
+/// A copy of the runtime binary in the test dir: what the CVE-2019-5736 tests run, so that a
+/// successful attack could only ever overwrite the copy.
+fn runtime_copy(env: &Env) -> PathBuf {
+    let copy = env.dir.join("rt-copy");
+    fs::copy(&runtime().bin, &copy).expect("copying the runtime binary");
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    copy
+}
+
+/// `env.spawn` but running `bin` instead of the runtime under test.
+fn spawn_with(env: &Env, bin: &Path, args: &[&str]) -> Proc {
+    let run_copy = format!("shift; exec '{}' \"$@\"", bin.display());
+    env.spawn_via(&["sh", "-c", &run_copy, "sh"], args)
+}
+
+/// CVE-2019-5736, against the init waiting for `start` (it runs the runtime binary, with the
+/// container's own user and capabilities): an exec'd root process tries to open
+/// `/proc/1/exe`, keeps it, and once the runtime is gone (the init has exec'd the program,
+/// the exec command has exited) reopens it for writing. The runtime binary is unchanged.
+#[test]
+fn runtime_binary_cannot_be_overwritten_through_the_waiting_init() {
+    let Some(env) = Env::new("cve-2019-5736") else { return };
+    let copy = runtime_copy(&env);
+    let before = fs::read(&copy).unwrap();
+    let bundle = env.bundle.to_string_lossy().into_owned();
+    env.sh("exec sleep 600");
+    env.write_config();
+    let c = env.container("exe");
+    spawn_with(&env, &copy, &["create", "--bundle", &bundle, &c.id]).wait().ok();
+
+    // The probe: can /proc/1/exe be opened at all?
+    let probe = spawn_with(
+        &env,
+        &copy,
+        &["exec", &c.id, "sh", "-c", "if (exec 3</proc/1/exe) 2>/dev/null; then echo OPENED; else echo DENIED; fi"],
+    )
+    .wait()
+    .ok();
+    // The attack: keep the fd, and write through it as soon as the binary is not busy.
+    let attack = "exec 3</proc/1/exe || exit 0; echo holding > /tmp/attack-state; \
+                  i=0; while [ $i -lt 300 ]; do if echo pwned >/proc/self/fd/3; then echo WROTE > /tmp/attack-state; exit 0; fi; \
+                  usleep 20000; i=$((i+1)); done";
+    spawn_with(&env, &copy, &["exec", "-d", &c.id, "sh", "-c", attack]).wait().ok();
+    spawn_with(&env, &copy, &["start", &c.id]).wait().ok();
+    // Give a would-be attacker time to find the binary idle.
+    std::thread::sleep(Duration::from_millis(1500));
+    let state = spawn_with(&env, &copy, &["exec", &c.id, "sh", "-c", "cat /tmp/attack-state 2>/dev/null || echo none"]).wait();
+    // (With the real runtime: the copy may be damaged by now.)
+    drop(c);
+    let after = fs::read(&copy).unwrap();
+    assert!(before == after, "the runtime binary was modified from inside the container (probe: {probe}, attack: {state})");
+    if is_fdbox() {
+        assert_eq!(probe.stdout.trim(), "DENIED", "a container process opened the waiting init's /proc/1/exe: {probe}");
+    }
+    env.assert_clean();
+}
+
+/// CVE-2019-5736 against `exec` in progress: the container's init scans /proc as fast as a
+/// shell can for any process whose exe is the runtime binary and tries to open it, while the
+/// test runs many `exec`s. It must never get one, and the binary stays unchanged.
+#[test]
+fn runtime_binary_of_exec_in_progress_is_out_of_reach() {
+    let Some(env) = Env::new("exec-exe") else { return };
+    let copy = runtime_copy(&env);
+    let before = fs::read(&copy).unwrap();
+    let bundle = env.bundle.to_string_lossy().into_owned();
+    let scan = "echo scanning; while :; do for p in /proc/[0-9]*; do \
+                t=$(readlink $p/exe 2>/dev/null); case \"$t\" in *rt-copy*) \
+                if (exec 3<$p/exe) 2>/dev/null; then echo \"OPENED $p $t\"; else echo \"SAW $p $t\"; fi;; esac; \
+                done; done";
+    env.sh(scan);
+    env.write_config();
+    let c = env.container("scan");
+    let create = spawn_with(&env, &copy, &["create", "--bundle", &bundle, &c.id]);
+    // The container's stdout is the create command's.
+    let container_stdout = create.stdout_path.clone();
+    create.wait().ok();
+    spawn_with(&env, &copy, &["start", &c.id]).wait().ok();
+    wait_until(TIMEOUT, "the scanner to start", || fs::read_to_string(&container_stdout).ok().filter(|s| s.contains("scanning")));
+    for _ in 0..40 {
+        spawn_with(&env, &copy, &["exec", &c.id, "true"]).wait().ok();
+    }
+    let seen = fs::read_to_string(&container_stdout).unwrap_or_default();
+    // The scanner ran all along.
+    let status = spawn_with(&env, &copy, &["state", &c.id]).wait().ok();
+    assert!(status.stdout.contains("\"running\""), "the scanner died: {status}\n{seen}");
+    drop(c);
+    assert!(fs::read(&copy).unwrap() == before, "the runtime binary was modified: {seen}");
+    if is_fdbox() {
+        assert!(!seen.contains("OPENED") && !seen.contains("SAW"), "a container process reached a runtime process's exe: {seen}");
+    }
+    env.assert_clean();
+}
+
+/// Socket activation: `LISTEN_FDS=2` for the runtime's own pid passes fds 3 and 4 (and
+/// nothing above) with `LISTEN_FDS=2 LISTEN_PID=1`; `--preserve-fds 1` then passes one more.
+/// Fds meant for another process (LISTEN_PID elsewhere) are not passed at all.
+#[test]
+fn socket_activation_and_preserve_fds_pass_exactly_their_fds() {
+    let Some(env) = Env::new("listen-fds") else { return };
+    let file = env.dir.join("activation");
+    fs::write(&file, "socket-activated\n").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    env.sh("echo fds=$(ls /proc/self/fd | sort -n | tr '\\n' ' '); echo env=$LISTEN_FDS/$LISTEN_PID; cat <&3 2>/dev/null || echo no-fd3");
+    env.write_config();
+    let bundle = env.bundle.to_string_lossy().into_owned();
+    for (listen_pid, preserve, want_fds, want_env, want_fd3) in [
+        ("$$", None, vec![0, 1, 2, 3, 4], "env=2/1", "socket-activated"),
+        ("$$", Some("1"), vec![0, 1, 2, 3, 4, 5], "env=2/1", "socket-activated"),
+        ("1", None, vec![0, 1, 2], "env=/", "no-fd3"),
+    ] {
+        let wrapper = format!("exec 3<\"$0\" 4<\"$0\" 5<\"$0\" 6<\"$0\"; export LISTEN_FDS=2 LISTEN_PID={listen_pid}; exec \"$@\"");
+        let c = env.container("listen");
+        let mut args = vec!["run", "--bundle", &bundle];
+        if let Some(n) = preserve {
+            args.extend(["--preserve-fds", n]);
+        }
+        args.push(&c.id);
+        let out = env.spawn_via(&["sh", "-c", &wrapper, &file], &args).wait().ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        let fds = fd_numbers(lines[0].trim_start_matches("fds="));
+        assert_eq!(&fds[..fds.len() - 1], want_fds, "LISTEN_PID={listen_pid} preserve={preserve:?}: {out}");
+        assert_eq!(lines[1], want_env, "{out}");
+        assert_eq!(lines[2], want_fd3, "{out}");
+        drop(c);
+    }
+    env.assert_clean();
+}
