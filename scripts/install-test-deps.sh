@@ -2,7 +2,9 @@
 # Install what the integration tests need, only what is missing (Debian 12, as root).
 set -eu
 
-packages="busybox-static strace runc crun iproute2 util-linux"
+# podman (with conmon) and containerd: the client tests of issue 10 (tests/tests/podman.rs,
+# tests/tests/containerd_runc_shim.rs) drive fdbox through them.
+packages="busybox-static strace runc crun iproute2 util-linux podman conmon containerd"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1520,3 +1520,6 @@ mod tests {
         assert_eq!(c["linux"]["sysctl"]["net.ipv4.ip_forward"], "1");
     }
 }
+
+// End-to-end tests with real clients (podman, containerd): see the module.
+pub mod clients;
