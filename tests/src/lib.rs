@@ -418,6 +418,23 @@ pub fn host_mountinfo() -> String {
     fs::read_to_string("/proc/self/mountinfo").expect("read /proc/self/mountinfo")
 }
 
+/// The host's mountinfo without the mounts other tests make under their own temp dirs
+/// (podman and containerd tests mount there while other test binaries may run): what a
+/// test compares before and after to prove it left the host's mounts alone.
+pub fn host_mountinfo_except_other_tests(own_dir: &Path) -> String {
+    let others = std::env::temp_dir().join("fdbox-test-");
+    let others = others.to_string_lossy().into_owned();
+    let own = own_dir.to_string_lossy().into_owned();
+    host_mountinfo()
+        .lines()
+        .filter(|l| {
+            let mount_point = l.split(' ').nth(4).unwrap_or("");
+            !mount_point.starts_with(&others) || mount_point.starts_with(&own)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 /// Parse mountinfo text (see proc(5)); octal escapes like `\040` are left as they are.
 pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
     text.lines()

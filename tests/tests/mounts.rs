@@ -839,7 +839,7 @@ fn assert_bad_mount(tag: &str, mount: Value, needle: &str) {
     let Some(env) = Env::new(tag) else { return };
     let dest = mount["destination"].as_str().unwrap().to_string();
     env.add_mount(mount);
-    let before = host_mountinfo();
+    let before = host_mountinfo_except_other_tests(&env.dir);
     let c = env.container("bad");
     let out = c.create(&[]).fails_with_one_line();
     assert!(out.stderr.contains(&dest), "the error does not name the mount {dest}: {out}");
@@ -848,7 +848,7 @@ fn assert_bad_mount(tag: &str, mount: Value, needle: &str) {
     }
     env.assert_no_state(&c.id);
     env.assert_clean();
-    assert_eq!(host_mountinfo(), before, "the host's mountinfo changed: {out}");
+    assert_eq!(host_mountinfo_except_other_tests(&env.dir), before, "the host's mountinfo changed: {out}");
 }
 
 #[test]
