@@ -87,7 +87,14 @@ impl<'e> Containerd<'e> {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.ctr);
-        cmd.arg("--address").arg(self.base.join("containerd.sock")).args(["--namespace", NS]).args(args);
+        cmd.arg("--address").arg(self.base.join("containerd.sock")).args(["--namespace", NS]);
+        // `task exec` makes FIFOs for the process's stdio: in the test's dir, not ctr's
+        // default /run/containerd/fifo.
+        if args.starts_with(&["task", "exec"]) {
+            cmd.args(&args[..2]).arg("--fifo-dir").arg(self.base.join("fifo")).args(&args[2..]);
+        } else {
+            cmd.args(args);
+        }
         cmd
     }
 
