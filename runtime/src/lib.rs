@@ -7,6 +7,7 @@ pub mod error;
 pub mod fdpass;
 pub mod hooks;
 pub mod log;
+pub mod notify;
 pub mod process;
 pub mod security;
 pub mod spec;

@@ -184,11 +184,38 @@ impl StateDir {
                 continue;
             }
             let name = name.to_string_lossy().into_owned();
-            self.unlink(&name)?;
+            if entry.file_type() == rustix::fs::FileType::Directory {
+                // notify/ (the sd_notify socket's directory): one level.
+                self.remove_subdir(&name)?;
+            } else {
+                self.unlink(&name)?;
+            }
         }
         match unlinkat(&self.root, self.id.as_str(), AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(Error::sys("unlinkat", self.path.clone(), e)),
+        }
+    }
+
+    /// Remove the subdirectory `name` and the files in it.
+    fn remove_subdir(&self, name: &str) -> Result<()> {
+        let sub = openat(&self.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+            .sys("openat", || format!("{}/{name}", self.path))?;
+        let list = rustix::io::dup(&sub).sys("dup", || format!("{}/{name}", self.path))?;
+        for entry in rustix::fs::Dir::new(list).sys("fdopendir", || format!("{}/{name}", self.path))? {
+            let entry = entry.sys("readdir", || format!("{}/{name}", self.path))?;
+            let file = entry.file_name();
+            if file.to_bytes() == b"." || file.to_bytes() == b".." {
+                continue;
+            }
+            match unlinkat(&sub, file, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(e) => return Err(Error::sys("unlinkat", format!("{}/{name}/{}", self.path, file.to_string_lossy()), e)),
+            }
+        }
+        match unlinkat(&self.fd, name, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(Error::sys("unlinkat", format!("{}/{name}", self.path), e)),
         }
     }
 

@@ -233,3 +233,81 @@ fn socket_activation_and_preserve_fds_pass_exactly_their_fds() {
     }
     env.assert_clean();
 }
+
+/// Receive `count` datagrams (with any fds they carry, which are closed at once: that is
+/// how a receiver acknowledges the sd_notify barrier) within `TIMEOUT`.
+fn receive_datagrams(sock: std::os::unix::net::UnixDatagram, count: usize) -> std::thread::JoinHandle<Vec<(String, usize)>> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    use std::mem::MaybeUninit;
+    sock.set_read_timeout(Some(TIMEOUT)).unwrap();
+    std::thread::spawn(move || {
+        let mut got = vec![];
+        while got.len() < count {
+            let mut buf = vec![0u8; 4096];
+            let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
+            let mut control = RecvAncillaryBuffer::new(&mut space);
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let Ok(msg) = recvmsg(&sock, &mut iov, &mut control, RecvFlags::CMSG_CLOEXEC) else { break };
+            let mut fds = 0;
+            for cmsg in control.drain() {
+                if let RecvAncillaryMessage::ScmRights(rights) = cmsg {
+                    fds += rights.count();
+                }
+            }
+            got.push((String::from_utf8_lossy(&buf[..msg.bytes]).into_owned(), fds));
+        }
+        got
+    })
+}
+
+/// NOTIFY_SOCKET, proxied as runc does: the container gets `/run/notify/notify.sock` (never
+/// the host's socket), `start` returns only once the container sent `READY=1`, and the host's
+/// socket then receives `READY=1`, `MAINPID=<init pid>` and the barrier.
+#[test]
+fn notify_socket_is_proxied() {
+    let Some(env) = Env::new("notify-socket") else { return };
+    // busybox cannot send a datagram: the container uses the host's python, bound in.
+    if !Path::new("/usr/bin/python3").exists() || !Path::new("/usr/lib64").exists() {
+        assert!(!in_ci(), "the NOTIFY_SOCKET test needs /usr/bin/python3 on the host");
+        return skip("no /usr/bin/python3 (and /usr/lib64) on the host to send sd_notify from inside");
+    }
+    let rootfs = env.writable_rootfs();
+    std::os::unix::fs::symlink("usr/lib", rootfs.join("lib")).unwrap();
+    std::os::unix::fs::symlink("usr/lib64", rootfs.join("lib64")).unwrap();
+    fs::create_dir_all(rootfs.join("usr")).unwrap();
+    env.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/usr", "type": "bind", "source": "/usr", "options": ["rbind", "ro"]}))
+    });
+    let notify = "import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+                  p = os.environ['NOTIFY_SOCKET']; s.sendto(b'STATUS=starting', p); s.sendto(b'READY=1', p)";
+    env.sh(&format!("echo sock=$NOTIFY_SOCKET; ls /run/notify; sleep 1; /usr/bin/python3 -c \"{notify}\" && echo notified; exec sleep 600"));
+    env.write_config();
+    let bundle = env.bundle.to_string_lossy().into_owned();
+
+    let host_sock = env.dir.join("host-notify.sock");
+    // runc 1.1 predates the barrier (runc 1.2 sends it).
+    let count = if is_runc() { 2 } else { 3 };
+    let receiver = receive_datagrams(std::os::unix::net::UnixDatagram::bind(&host_sock).unwrap(), count);
+    let with_notify = format!("NOTIFY_SOCKET={}", host_sock.display());
+    let c = env.container("notify");
+    let create = env.spawn_via(&["env", &with_notify], &["create", "--bundle", &bundle, &c.id]);
+    let container_stdout = create.stdout_path.clone();
+    create.wait().ok();
+    let started = std::time::Instant::now();
+    env.spawn_via(&["env", &with_notify], &["start", &c.id]).wait().ok();
+    let took = started.elapsed();
+    // The container sleeps a second before it notifies.
+    assert!(took >= Duration::from_secs(1), "start returned before the container was ready ({took:?})");
+    let got = receiver.join().unwrap();
+    let text = wait_until(TIMEOUT, "the container's output", || {
+        fs::read_to_string(&container_stdout).ok().filter(|t| t.contains("notified"))
+    });
+    let pid = c.pid();
+    let want = [("READY=1\n".to_string(), 0), (format!("MAINPID={pid}\n"), 0), ("BARRIER=1".to_string(), 1)];
+    assert_eq!(got, want[..count], "what the host's NOTIFY_SOCKET received");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("sock=/run/notify/notify.sock"), "{text}");
+    assert_eq!(lines.next(), Some("notify.sock"), "{text}");
+    drop(c);
+    env.assert_clean();
+}

@@ -99,6 +99,8 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             e => Error::sys("open", format!("bundle {bundle}"), e),
         })?;
     let spec = crate::spec::load(bundle_fd.as_fd(), &bundle)?;
+    // sd_notify: the container gets a socket of ours (see notify.rs).
+    let spec = crate::notify::setup_spec(spec, dir)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
     let terminal = process.terminal().unwrap_or(false);
     if o.console_socket.is_some() && !terminal {

@@ -16,7 +16,8 @@ use crate::state::{Root, INIT_SOCK};
 pub fn start(root: &Root, id: &str) -> Result<()> {
     let dir = root.open_container(id)?;
     let st = dir.read_state()?;
-    match status(&dir, &st).0 {
+    let (current, init) = status(&dir, &st);
+    match current {
         Status::Created => {}
         Status::Stopped => return Err(Error::State(format!("cannot start container \"{id}\": it has stopped"))),
         s => return Err(Error::State(format!("cannot start container \"{id}\": it is {}", s.as_str()))),
@@ -25,6 +26,8 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         .sys("socket", || INIT_SOCK.into())?;
     let addr = SocketAddrUnix::new(dir.socket_path(INIT_SOCK)).sys("connect", || INIT_SOCK.into())?;
     rustix::net::connect(&sock, &addr).sys("connect", || format!("{}/{INIT_SOCK}", dir.path()))?;
+    // sd_notify: our socket must exist before the program can notify.
+    let notify = crate::notify::bind(&dir)?;
     // From here on the container counts as started, whatever the exec does.
     dir.unlink(INIT_SOCK)?;
     rustix::io::write(&sock, b"start").sys("write", || INIT_SOCK.into())?;
@@ -47,9 +50,16 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
         return Err(Error::Init(message));
     }
-    // The program runs: poststart hooks, whose failure is only a warning
-    // (runtime-spec 1.2, lifecycle step 9).
+    // The container runs: other commands (a hook's `fdbox state`) may lock
+    // its state dir now.
+    drop(dir);
+    // poststart hooks, whose failure is only a warning (runtime-spec 1.2,
+    // lifecycle step 9).
     let state = HookState::of(&st, "running");
     hooks::run_warn(&st.config, hooks::Kind::Poststart, &state);
+    // As runc: start returns once the container said READY (or died).
+    if let (Some(notify), Some(init)) = (notify, init) {
+        notify.forward(&init)?;
+    }
     Ok(())
 }
