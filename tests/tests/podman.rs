@@ -410,7 +410,11 @@ fn podman_detached_logs_exec_kill_stop_rm() {
             seen_all.push(("exec", format!("{:?}", seen(&out))));
             let out = p.pm(rt, &["exec", "-u", "65534", "-w", "/tmp", "-e", "X=1", &name, "sh", "-c", "id -u; pwd; echo $X"]);
             seen_all.push(("exec -u -w -e", format!("{:?}", seen(&out))));
-            let codes = (p.pm(rt, &["exec", &name, "nosuchcmd"]).code(), p.pm(rt, &["exec", &name, "/etc/passwd"]).code());
+            let codes = (
+                p.pm(rt, &["exec", &name, "nosuchcmd"]).code(),
+                p.pm(rt, &["exec", &name, "/etc/passwd"]).code(),
+                p.pm(rt, &["exec", &name, "sh", "-c", "kill -9 $$"]).code(),
+            );
             seen_all.push(("exec failures", format!("{codes:?}")));
             p.pm(rt, &["kill", "--signal", "USR1", &name]).ok();
             p.wait_logs(rt, &name, "got-usr1");
@@ -436,7 +440,7 @@ fn podman_detached_logs_exec_kill_stop_rm() {
             assert_eq!(get("status"), "running");
             assert_eq!(get("exec"), format!("{:?}", Seen { code: 5, stdout: "in-exec".into() }));
             assert_eq!(get("exec -u -w -e"), format!("{:?}", Seen { code: 0, stdout: "65534\n/tmp\n1".into() }));
-            assert_eq!(get("exec failures"), "(127, 126)");
+            assert_eq!(get("exec failures"), "(127, 126, 137)");
             assert_eq!(get("after USR1"), "running");
             assert_eq!(get("logs"), "started\ngot-usr1\nbye");
             assert_eq!(get("stopped"), "exited 0");
@@ -444,6 +448,21 @@ fn podman_detached_logs_exec_kill_stop_rm() {
             assert_eq!(get("wait after kill"), format!("{:?}", Seen { code: 0, stdout: "137".into() }));
             assert_eq!(get("listed after rm"), "false");
         },
+    );
+    // A container in the host's pid namespace has no init whose death ends the others: podman
+    // stops it with `kill --all` (SIGTERM, then SIGKILL after the timeout).
+    compare(
+        &p,
+        "stop with --pid host (kill --all)",
+        |rt| {
+            let name = format!("{}-pidhost", rt.tag);
+            p.run(rt, &["-d", "--name", &name, "--pid", "host", IMAGE, "sh", "-c", "trap '' TERM; sleep 1000 & wait; wait"]).ok();
+            p.pm(rt, &["stop", "--time", "1", &name]).ok();
+            let status = p.inspect(rt, &name, "{{.State.Status}} {{.State.ExitCode}}");
+            p.pm(rt, &["rm", &name]).ok();
+            status
+        },
+        |s| assert_eq!(s, "exited 137"),
     );
     p.assert_clean();
 }
