@@ -311,3 +311,83 @@ fn notify_socket_is_proxied() {
     drop(c);
     env.assert_clean();
 }
+
+/// The capability masks of a `/proc/PID/status` text.
+fn cap_masks(status: &str) -> Vec<(String, u64)> {
+    status
+        .lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.starts_with("Cap").then(|| (k.to_string(), u64::from_str_radix(v.trim(), 16).unwrap_or(u64::MAX)))
+        })
+        .collect()
+}
+
+const CAP_KILL: u32 = 5;
+const CAP_NET_BIND_SERVICE: u32 = 10;
+const CAP_NET_RAW: u32 = 13;
+
+/// Capabilities outside the configured sets are absent from every set in /proc/self/status
+/// (bounding included, so nothing can regain them), and a privileged operation that needs one
+/// of them fails.
+#[test]
+fn capabilities_outside_the_set_are_absent() {
+    let Some(env) = Env::new("caps-absent") else { return };
+    env.set(
+        "/process/capabilities",
+        json!({"bounding": ["CAP_KILL", "CAP_NET_BIND_SERVICE"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"],
+               "inheritable": [], "ambient": []}),
+    );
+    env.sh("cat /proc/self/status; if hostname escaped 2>/dev/null; then echo HOSTNAME-CHANGED; else echo hostname-denied; fi");
+    let c = env.container("caps");
+    let out = c.run(&[]).ok();
+    let masks = cap_masks(&out.stdout);
+    let get = |k: &str| masks.iter().find(|(n, _)| n == k).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {k}: {out}"));
+    // sh is the container process; cat is its child (execve without file caps keeps only
+    // what the ambient set carries, so the child's sets are at most the parent's).
+    assert_eq!(get("CapBnd"), (1 << CAP_KILL) | (1 << CAP_NET_BIND_SERVICE), "{out}");
+    assert_eq!(get("CapInh"), 0, "{out}");
+    assert_eq!(get("CapAmb"), 0, "{out}");
+    assert_eq!(get("CapPrm") & !(1 << CAP_KILL), 0, "{out}");
+    assert_eq!(get("CapEff") & !(1 << CAP_KILL), 0, "{out}");
+    assert!(out.stdout.contains("hostname-denied"), "CAP_SYS_ADMIN was usable: {out}");
+    drop(c);
+    env.assert_clean();
+}
+
+/// no_new_privs blocks a privilege gain through execve: a non-root container process runs a
+/// binary with file capabilities (CAP_NET_RAW, within its bounding set). Without
+/// no_new_privs it gains the capability; with it, it does not.
+#[test]
+fn no_new_privs_blocks_a_privilege_gain() {
+    let Some(env) = Env::new("nnp-gain") else { return };
+    let rootfs = env.writable_rootfs();
+    // Named busybox (it picks the applet from argv[1] only under that name).
+    fs::create_dir(rootfs.join("opt")).unwrap();
+    let capbox = rootfs.join("opt/busybox");
+    fs::copy(rootfs.join("bin/busybox"), &capbox).unwrap();
+    // struct vfs_cap_data, revision 2, effective: permitted = CAP_NET_RAW.
+    let mut xattr = vec![];
+    for word in [0x0200_0001u32, 1 << CAP_NET_RAW, 0, 0, 0] {
+        xattr.extend_from_slice(&word.to_le_bytes());
+    }
+    if let Err(e) = rustix::fs::setxattr(&capbox, "security.capability", &xattr, rustix::fs::XattrFlags::empty()) {
+        assert!(!in_ci(), "setting a file capability in the test dir failed: {e}");
+        return skip(&format!("file capabilities are not supported under {}: {e}", env.dir.display()));
+    }
+    env.set("/process/user", json!({"uid": 1000, "gid": 1000}));
+    env.set(
+        "/process/capabilities",
+        json!({"bounding": ["CAP_NET_RAW"], "effective": [], "permitted": [], "inheritable": [], "ambient": []}),
+    );
+    env.args(&["/opt/busybox", "grep", "^CapEff", "/proc/self/status"]);
+    for (nnp, gains) in [(false, true), (true, false)] {
+        env.set("/process/noNewPrivileges", json!(nnp));
+        let c = env.container("nnp");
+        let out = c.run(&[]).ok();
+        let eff = cap_masks(&out.stdout).first().map(|(_, v)| *v).unwrap_or_else(|| panic!("no CapEff: {out}"));
+        assert_eq!(eff & (1 << CAP_NET_RAW) != 0, gains, "noNewPrivileges={nnp}: CapEff {eff:#x}: {out}");
+        drop(c);
+    }
+    env.assert_clean();
+}
