@@ -320,7 +320,9 @@ fn features_seccomp_enabled(bin: &Path) -> bool {
 
 /// `run --rm`: output, stderr and the exit code; stdin with `-i`; `--env`, `--workdir`,
 /// `--user`; the exit codes podman derives from the runtime's error text (127 for a missing
-/// command, 126 for one that cannot be executed).
+/// command, 126 for one that cannot be executed); `--sysctl`; what a service manager hands
+/// podman (`LISTEN_FDS` socket activation, `NOTIFY_SOCKET` with `--sdnotify=container`); and
+/// the runtime chosen by its name in containers.conf.
 #[test]
 fn podman_run_output_exit_codes_env_workdir_user() {
     let Some(env) = Env::new("pm-run") else { return };
@@ -374,6 +376,53 @@ fn podman_run_output_exit_codes_env_workdir_user() {
         },
         |codes| assert_eq!(codes, &(127, 127, 126)),
     );
+
+    compare(
+        &p,
+        "--sysctl",
+        |rt| seen(&p.run(rt, &["--rm", "--sysctl", "net.ipv4.ip_forward=1", IMAGE, "sh", "-c",
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/ping_group_range | tr -s '\t ' ' '"])),
+        // ping_group_range is the kernel's default: podman adds its default sysctls only
+        // with a network.
+        |s| assert_eq!(s, &Seen { code: 0, stdout: "1\n1 0".into() }),
+    );
+
+    // Socket activation: podman started with LISTEN_FDS=1 and fd 3 open hands fd 3 on, and the
+    // runtime gives it to the container as fd 3 with LISTEN_FDS=1 and LISTEN_PID=1.
+    let activated = env.dir.join("activated");
+    fs::write(&activated, "through fd 3\n").expect("write");
+    compare(
+        &p,
+        "LISTEN_FDS socket activation",
+        |rt| {
+            let podman = p.command(Some(rt), &p.run_args(&["--rm", IMAGE, "sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3"]));
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "exec 3<\"$0\"; LISTEN_FDS=1 LISTEN_PID=$$ exec \"$@\""]).arg(&activated);
+            cmd.arg(podman.get_program()).args(podman.get_args());
+            for (k, v) in podman.get_envs() {
+                if let Some(v) = v {
+                    cmd.env(k, v);
+                }
+            }
+            seen(&env.run_tool(cmd, CMD_TIMEOUT))
+        },
+        |s| assert_eq!(s, &Seen { code: 0, stdout: "1 1\nthrough fd 3".into() }),
+    );
+
+    // sd_notify: podman started by a service manager (NOTIFY_SOCKET set) with
+    // --sdnotify=container lets the runtime give the container a notify socket of its own.
+    let notify = std::os::unix::net::UnixDatagram::bind(env.dir.join("notify.sock")).expect("bind the notify socket");
+    compare(
+        &p,
+        "--sdnotify=container",
+        |rt| {
+            let mut cmd = p.command(Some(rt), &p.run_args(&["--rm", "--sdnotify=container", IMAGE, "sh", "-c", "echo $NOTIFY_SOCKET; test -S $NOTIFY_SOCKET && echo is-socket"]));
+            cmd.env("NOTIFY_SOCKET", env.dir.join("notify.sock"));
+            seen(&env.run_tool(cmd, CMD_TIMEOUT))
+        },
+        |s| assert_eq!(s, &Seen { code: 0, stdout: "/run/notify/notify.sock\nis-socket".into() }),
+    );
+    drop(notify);
 
     // The runtime by the name containers.conf gives it (`[engine.runtimes] fdbox = [path]`):
     // the container's state is in fdbox's own root while it runs.
