@@ -267,45 +267,53 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     if let Some(t) = timens {
         t.restore()?;
     }
-    if await_cgroup {
-        if let Some(cg) = guard.cgroup.as_ref() {
-            cg.attach(pid)?;
-        }
-    }
-    let mut new_rootfs = None;
-    if new_userns {
-        // We are the init's unreaped parent: /proc/<pid> is the init's.
-        let proc_dir = rustix::fs::open(format!("/proc/{}", pid.as_raw_nonzero()), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .sys("open", || format!("/proc/{}", pid.as_raw_nonzero()))?;
-        fdbox_idmap::write_mappings(proc_dir.as_fd(), &uid_maps, &gid_maps, false)?;
-        let userns = fdbox_idmap::UserNsFd::of_process(proc_dir.as_fd())?;
-        // The rootfs, unless its owner already is the container's root:
-        // the same detached mount the init inherited, so it sees the idmap.
-        let root_owner = rustix::fs::fstat(&rootfs_dir).sys("fstat", || rootfs_path.clone())?.st_uid;
-        let mapped_root = uid_maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
-        if mapped_root != Some(root_owner) {
-            match rootfs.idmap(userns.as_fd(), true) {
-                Ok(()) => {}
-                // overlayfs cannot be idmapped, its layers can: rebuild it.
-                Err(e) if e.errno() == Some(Errno::INVAL) => {
-                    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-                    let root_gid = gid_maps.iter().find(|m| m.container_id == 0).map_or(0, |m| m.host_id);
-                    let owner = (mapped_root.unwrap_or(0), root_gid);
-                    match rootfs::idmapped_overlay(rootfs_dir.as_fd(), userns.as_fd(), &mountinfo, owner)? {
-                        Some(m) => new_rootfs = Some(m),
-                        None => return Err(Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}"))),
-                    }
-                }
-                Err(e) => return Err(Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}"))),
+    // Place the init (cgroup, user namespace mappings, idmaps), then "go".
+    // If the init died meanwhile, its own error message is the one to show.
+    let placed = (|| -> Result<()> {
+        let mut new_rootfs = None;
+        if await_cgroup {
+            if let Some(cg) = guard.cgroup.as_ref() {
+                cg.attach(pid)?;
             }
         }
-        idmap_binds(&spec, &mounts, Some(&userns))?;
+        if new_userns {
+            // We are the init's unreaped parent: /proc/<pid> is the init's.
+            let proc_dir = rustix::fs::open(format!("/proc/{}", pid.as_raw_nonzero()), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .sys("open", || format!("/proc/{}", pid.as_raw_nonzero()))?;
+            fdbox_idmap::write_mappings(proc_dir.as_fd(), &uid_maps, &gid_maps, false)?;
+            let userns = fdbox_idmap::UserNsFd::of_process(proc_dir.as_fd())?;
+            // The rootfs, unless its owner already is the container's root:
+            // the same detached mount the init inherited, so it sees the idmap.
+            let root_owner = rustix::fs::fstat(&rootfs_dir).sys("fstat", || rootfs_path.clone())?.st_uid;
+            let mapped_root = uid_maps.iter().find(|m| m.container_id == 0).map(|m| m.host_id);
+            if mapped_root != Some(root_owner) {
+                match rootfs.idmap(userns.as_fd(), true) {
+                    Ok(()) => {}
+                    // overlayfs cannot be idmapped, its layers can: rebuild it.
+                    Err(e) if e.errno() == Some(Errno::INVAL) => {
+                        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+                        let root_gid = gid_maps.iter().find(|m| m.container_id == 0).map_or(0, |m| m.host_id);
+                        let owner = (mapped_root.unwrap_or(0), root_gid);
+                        match rootfs::idmapped_overlay(rootfs_dir.as_fd(), userns.as_fd(), &mountinfo, owner)? {
+                            Some(m) => new_rootfs = Some(m),
+                            None => return Err(Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}"))),
+                        }
+                    }
+                    Err(e) => return Err(Error::Config(format!("idmap of the rootfs {rootfs_path}: {e}"))),
+                }
+            }
+            idmap_binds(&spec, &mounts, Some(&userns))?;
+        }
+        if await_parent {
+            let fds: Vec<_> = new_rootfs.iter().map(|m| m.as_fd()).collect();
+            parent_sync.send(&Msg::Go, &fds).sys("sendmsg", || "sync socket".into())?;
+        }
+        drop(new_rootfs);
+        Ok(())
+    })();
+    if let Err(e) = placed {
+        return Err(pending_child_error(&parent_sync).unwrap_or(e));
     }
-    if await_parent {
-        let fds: Vec<_> = new_rootfs.iter().map(|m| m.as_fd()).collect();
-        parent_sync.send(&Msg::Go, &fds).sys("sendmsg", || "sync socket".into())?;
-    }
-    drop(new_rootfs);
     let pid = pid.as_raw_nonzero().get();
     // The seccomp agent's state names the init's pid, known only now.
     if let Some(s) = seccomp {
@@ -368,6 +376,19 @@ fn oom_hint(cgroup: Option<&Cgroup>, e: Error) -> Error {
             Error::Init("container init was OOM-killed during setup (memory limit too low?)".into())
         }
         e => e,
+    }
+}
+
+/// An error the init reported before it died, if one is waiting on the
+/// sync socket.
+fn pending_child_error(sync: &SyncSocket) -> Option<Error> {
+    let mut fds = [PollFd::new(sync, PollFlags::IN)];
+    if !matches!(poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0) {
+        return None;
+    }
+    match sync.recv() {
+        Ok(Some((Msg::Error { message }, _))) => Some(Error::Init(message)),
+        _ => None,
     }
 }
 
