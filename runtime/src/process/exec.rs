@@ -12,13 +12,12 @@ use std::ffi::CString;
 use std::os::fd::BorrowedFd;
 
 use oci_spec::runtime::Process;
-use rustix::fs::Mode;
 use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
 
 use crate::error::{Error, Result, SysContext};
-use crate::process::init::{enter_cwd, find_executable, fix_stdio_owner, open_terminal, send_master, switch_user};
+use crate::process::init::{become_process, open_terminal, send_master};
 use crate::process::sync::{Msg, SyncSocket};
-use crate::security::caps::{self, CapMasks};
+use crate::security::caps::CapMasks;
 use crate::sys;
 
 /// What the exec'd process needs, prepared by the parent before clone3.
@@ -88,33 +87,10 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
         let (master, _slave) = open_terminal(process)?;
         send_master(&ctx.sync, master)?;
     }
-    let user = process.user();
-    let cwd = process.cwd().to_string_lossy().into_owned();
-    let cwd_early = enter_cwd(&cwd);
-    let exe = find_executable(&ctx.argv[0], &ctx.envp)?;
-    if let Some(limits) = process.rlimits() {
-        crate::security::rlimits::apply(limits)?;
-    }
-    if let Some(m) = &ctx.caps {
-        caps::drop_bounding(m)?;
-    }
-    // As in the init: without no_new_privs the filter must go in while we
-    // still have CAP_SYS_ADMIN; with it, as the very last step.
+    let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    // With no_new_privs, seccomp goes in as the very last step.
     let nnp = process.no_new_privileges() == Some(true);
-    if let (false, Some(s)) = (nnp, &ctx.seccomp) {
-        s.install()?;
-    }
-    crate::process::attrs::apply(process, ctx.linux)?;
-    fix_stdio_owner(user.uid(), user.gid());
-    switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
-    if let Some(m) = &ctx.caps {
-        caps::apply_sets(m)?;
-    }
-    if cwd_early.is_err() {
-        enter_cwd(&cwd).sys("chdir", || cwd.clone())?;
-    }
-    rustix::process::umask(Mode::from_raw_mode(user.umask().unwrap_or(0o022) & 0o777));
-    if process.no_new_privileges() == Some(true) {
+    if nnp {
         rustix::thread::set_no_new_privs(true).sys("prctl", || "PR_SET_NO_NEW_PRIVS".into())?;
     }
     sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;

@@ -147,38 +147,50 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
         join_session_keyring(ctx.id)?;
     }
     let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
+    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    Ok(exe)
+}
+
+/// Turn this process into the container's `process` (the init, or an exec
+/// child already in the container's namespaces): cwd, the executable,
+/// rlimits, capabilities around the switch to the user, process attributes,
+/// umask; and, without no_new_privs, seccomp (which then needs
+/// CAP_SYS_ADMIN, so before the switch, as runc does; with no_new_privs the
+/// caller installs it as its very last step). Returns the executable.
+pub(crate) fn become_process(
+    process: &oci_spec::runtime::Process,
+    linux: Option<&oci_spec::runtime::Linux>,
+    caps: Option<&CapMasks>,
+    seccomp: Option<&crate::security::seccomp::Prepared>,
+    arg0: &CString,
+    envp: &[CString],
+) -> Result<CString> {
     let user = process.user();
     // cwd before the user switch (root can enter any directory); again
     // after it if root could not (a directory only the user can search).
     let cwd = process.cwd().to_string_lossy().into_owned();
     let cwd_early = enter_cwd(&cwd);
-    let exe = find_executable(&ctx.argv[0], &ctx.envp)?;
+    let exe = find_executable(arg0, envp)?;
     if let Some(limits) = process.rlimits() {
         crate::security::rlimits::apply(limits)?;
     }
-    if let Some(m) = &ctx.caps {
+    if let Some(m) = caps {
         caps::drop_bounding(m)?;
     }
-    // Without no_new_privs, seccomp(2) needs CAP_SYS_ADMIN, which the
-    // switch to the container's user and capabilities may drop: install
-    // the filter now, as runc does (the rest of the setup runs under it).
-    if process.no_new_privileges() != Some(true) {
-        if let Some(s) = &ctx.seccomp {
-            s.install()?;
-        }
+    if let (false, Some(s)) = (process.no_new_privileges() == Some(true), seccomp) {
+        s.install()?;
     }
-    crate::process::attrs::apply(process, ctx.spec.linux().as_ref())?;
+    crate::process::attrs::apply(process, linux)?;
     fix_stdio_owner(user.uid(), user.gid());
     switch_user(user.uid(), user.gid(), user.additional_gids().as_deref().unwrap_or_default())?;
-    if let Some(m) = &ctx.caps {
+    if let Some(m) = caps {
         caps::apply_sets(m)?;
     }
     if cwd_early.is_err() {
         enter_cwd(&cwd).sys("chdir", || cwd.clone())?;
     }
-    let umask = user.umask().unwrap_or(0o022);
-    rustix::process::umask(Mode::from_raw_mode(umask & 0o777));
-    rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    rustix::process::umask(Mode::from_raw_mode(user.umask().unwrap_or(0o022) & 0o777));
     Ok(exe)
 }
 
@@ -311,7 +323,7 @@ fn join_session_keyring(id: &str) -> Result<()> {
 
 /// Resolve `argv[0]` as execvp would, inside the container, so that a
 /// missing executable fails `create` (as runc does) rather than `start`.
-pub(crate) fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
+fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
     let name = arg0.to_string_lossy().into_owned();
     let runnable = |p: &str| -> bool {
         rustix::fs::stat(p).is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::RegularFile)
@@ -350,7 +362,7 @@ pub(crate) fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CStrin
 /// RESOLVE_NO_MAGICLINKS)` and `fchdir`. A `/proc/self/fd/N` cwd would
 /// otherwise follow one of our own host fds (the state dir, the bundle, a
 /// cgroup directory) out of the container: the CVE-2024-21626 class.
-pub(crate) fn enter_cwd(cwd: &str) -> Result<(), Errno> {
+fn enter_cwd(cwd: &str) -> Result<(), Errno> {
     use rustix::fs::ResolveFlags;
     let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
     let dir = rustix::fs::openat2(
@@ -365,7 +377,7 @@ pub(crate) fn enter_cwd(cwd: &str) -> Result<(), Errno> {
 
 /// Let a non-root container user use the stdio it was given (pipes from
 /// the caller), as runc does; /dev/null and terminals are left alone.
-pub(crate) fn fix_stdio_owner(uid: u32, gid: u32) {
+fn fix_stdio_owner(uid: u32, gid: u32) {
     if uid == 0 {
         return;
     }
