@@ -9,8 +9,7 @@
 mod error;
 mod map;
 mod userns;
-mod sys;
 
 pub use error::{Error, Result};
 pub use map::{format_map, validate, IdMap, MAX_EXTENTS};
-pub use userns::{write_mappings, UserNsFd, UserNsHolder};
+pub use userns::{write_mappings, UserNsFd};

@@ -6,7 +6,7 @@ use rustix::fs::{openat, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::map::{format_map, IdMap};
-use crate::{sys, Error, Result};
+use crate::{Error, Result};
 
 /// An fd of a user namespace (`/proc/<pid>/ns/user`), the handle that
 /// `MOUNT_ATTR_IDMAP` takes.
@@ -46,25 +46,4 @@ pub fn write_mappings(proc_pid: BorrowedFd<'_>, uid: &[IdMap], gid: &[IdMap], de
         write("setgroups", "deny")?;
     }
     write("gid_map", &format_map(gid))
-}
-
-/// A user namespace with given mappings that no container uses: what a
-/// mount's own `uidMappings`/`gidMappings` are idmapped with. A child is
-/// cloned into a new user namespace and held until the namespace fd is
-/// open; the namespace lives on through the fd.
-pub struct UserNsHolder;
-
-impl UserNsHolder {
-    /// Make the namespace and return its fd.
-    pub fn create(uid: &[IdMap], gid: &[IdMap]) -> Result<UserNsFd> {
-        let child = sys::spawn_userns_child().map_err(|e| Error::sys("clone3", "CLONE_NEWUSER", e))?;
-        let result = (|| {
-            let dir = rustix::fs::open(format!("/proc/{}", child.pid), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::sys("open", format!("/proc/{}", child.pid), e))?;
-            write_mappings(dir.as_fd(), uid, gid, false)?;
-            UserNsFd::of_process(dir.as_fd())
-        })();
-        child.finish();
-        result
-    }
 }

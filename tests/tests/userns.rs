@@ -162,3 +162,29 @@ fn overlay_rootfs_with_user_namespace() {
     drop(c);
     env.assert_clean();
 }
+
+/// A bind mount with its own `uidMappings`/`gidMappings` (runtime-spec
+/// 1.1 mount idmaps), in a container without a user namespace: files
+/// owned by host root on disk show as the mapped ids.
+#[test]
+fn mount_with_its_own_mappings() {
+    let Some(env) = Env::new("userns-mount-maps") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1 has no idmapped mounts");
+    }
+    let data = env.subdir("data");
+    fs::write(data.join("f"), "x").unwrap();
+    env.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/m", "type": "bind", "source": data, "options": ["rbind", "idmap"],
+            "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 4321, "size": 1}],
+        }));
+    });
+    env.sh("stat -c '%u:%g' /m/f");
+    let c = env.container("m");
+    let out = c.run(&[]).ok();
+    assert_eq!(out.stdout.trim(), "1234:4321", "{out}");
+    drop(c);
+    env.assert_clean();
+}

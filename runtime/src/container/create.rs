@@ -512,7 +512,7 @@ fn idmap_binds(spec: &oci_spec::runtime::Spec, mounts: &[(MountEntry, Option<fdb
         let userns = if !uid.is_empty() || !gid.is_empty() {
             fdbox_idmap::validate(&format!("mount {} uidMappings", entry.destination), &uid)?;
             fdbox_idmap::validate(&format!("mount {} gidMappings", entry.destination), &gid)?;
-            own = fdbox_idmap::UserNsHolder::create(&uid, &gid)?;
+            own = crate::process::userns::with_mappings(&uid, &gid)?;
             &own
         } else {
             container.ok_or_else(|| Error::Config(format!(

@@ -6,4 +6,5 @@ pub mod exec;
 pub mod init;
 pub mod pidfd;
 pub mod sync;
+pub mod userns;
 pub mod timens;
