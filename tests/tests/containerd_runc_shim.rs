@@ -132,7 +132,9 @@ impl<'e> Containerd<'e> {
         self.ctr_cmd(&v)
     }
 
-    /// A ctr command on a terminal of its own (util-linux `script`).
+    /// A ctr command on a terminal of its own (util-linux `script`). ctr can lose the last
+    /// output of a terminal task that exits at once (with runc as with fdbox: it stops copying
+    /// when the task exits), so the tasks run this way linger a moment before they exit.
     #[track_caller]
     fn on_terminal(&self, args: &[String]) -> Output {
         let cmd = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -311,7 +313,7 @@ fn ctr_run_exit_code_and_terminal() {
         &c,
         "ctr run -t",
         |rt| {
-            let args = c.run_args(rt, &["--rm", "-t"], &format!("{}-tty", rt.tag), &["sh", "-c", "tty; test -t 0 && test -t 1 && echo both-ttys; exit 3"]);
+            let args = c.run_args(rt, &["--rm", "-t"], &format!("{}-tty", rt.tag), &["sh", "-c", "tty; test -t 0 && test -t 1 && echo both-ttys; sleep 0.5; exit 3"]);
             let out = c.on_terminal(&args);
             let pts = out.stdout.lines().any(|l| l.contains("/dev/pts/"));
             (out.code(), pts, out.stdout.contains("both-ttys"))
@@ -355,7 +357,7 @@ fn ctr_task_exec_pause_resume_metrics_kill() {
             s.push(("exec", format!("{:?}", seen(&out))));
             let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e2", "--user", "65534", "--cwd", "/tmp", &id, "sh", "-c", "id -u; pwd"]);
             s.push(("exec --user --cwd", format!("{:?}", seen(&out))));
-            let ctr_args: Vec<String> = ["task", "exec", "-t", "--exec-id", "e3", &id, "sh", "-c", "tty; test -t 1 && echo is-tty; exit 5"]
+            let ctr_args: Vec<String> = ["task", "exec", "-t", "--exec-id", "e3", &id, "sh", "-c", "tty; test -t 1 && echo is-tty; sleep 0.5; exit 5"]
                 .iter()
                 .map(|a| a.to_string())
                 .collect();
