@@ -44,10 +44,14 @@ impl SyncSocket {
         fdpass::send(self.0.as_fd(), &body, fds)
     }
 
-    /// The next message; `Ok(None)` when the peer has closed its end.
+    /// The next message; `Ok(None)` when the peer has closed its end
+    /// (including ECONNRESET: a peer that died with our last message unread).
     pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, Errno> {
         let mut buf = vec![0u8; 64 * 1024];
-        let (n, fds) = fdpass::recv(self.0.as_fd(), &mut buf)?;
+        let (n, fds) = match fdpass::recv(self.0.as_fd(), &mut buf) {
+            Err(Errno::CONNRESET) => return Ok(None),
+            other => other?,
+        };
         if n == 0 && fds.is_empty() {
             return Ok(None);
         }
