@@ -353,9 +353,9 @@ fn ctr_task_exec_pause_resume_metrics_kill() {
             wait_file_contains(&log, "started");
             s.push(("status", c.task_status(&id)));
 
-            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo in-exec; exit 4"]);
+            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo in-exec; sleep 0.3; exit 4"]);
             s.push(("exec", format!("{:?}", seen(&out))));
-            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e2", "--user", "65534", "--cwd", "/tmp", &id, "sh", "-c", "id -u; pwd"]);
+            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e2", "--user", "65534", "--cwd", "/tmp", &id, "sh", "-c", "id -u; pwd; sleep 0.3"]);
             s.push(("exec --user --cwd", format!("{:?}", seen(&out))));
             let ctr_args: Vec<String> = ["task", "exec", "-t", "--exec-id", "e3", &id, "sh", "-c", "tty; test -t 1 && echo is-tty; sleep 0.5; exit 5"]
                 .iter()
