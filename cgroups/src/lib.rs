@@ -903,6 +903,11 @@ impl Cgroup {
                 }
             }
         }
+        // Nothing to signal: skip the freeze/thaw round trip (each freezer
+        // transition costs the kernel an RCU grace period or more).
+        if self.pids()?.is_empty() {
+            return Ok(());
+        }
         let has_freezer = self.freezer().is_ok();
         let was_frozen = has_freezer && self.is_frozen()?;
         let froze = if has_freezer && !was_frozen {
