@@ -41,6 +41,8 @@ test:
 # `make soak` runs SOAK_N sequential `fdbox run`s and reports hangs and leaks (not in CI).
 BENCH_ROUNDS ?= 60
 BENCH_FDBOX ?= $(FDBOX_RELEASE)
+# BENCH_NOTE="…" adds a note to docs/bench.md (read from the environment, never parsed by a shell).
+export BENCH_NOTE
 SOAK_N ?= 10000
 FDBOX_BENCH := $(CURDIR)/target/release/fdbox-bench
 

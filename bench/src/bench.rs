@@ -39,6 +39,7 @@ pub struct Opts {
     pub seq_n: usize,
     pub conc_rounds: usize,
     pub conc_n: usize,
+    pub notes: Vec<String>,
 }
 
 /// What a finished benchmark hands to the report.
@@ -56,6 +57,8 @@ pub struct Results {
     pub elapsed: Duration,
     /// Container ids or cgroups the runtimes left behind (should be empty).
     pub leftovers: Vec<String>,
+    /// Notes given on the command line (`--note`).
+    pub extra_notes: Vec<String>,
 }
 
 pub struct Machine {
@@ -431,7 +434,10 @@ impl Bench {
         };
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         match proc::run(&mut cmd, TIMEOUT) {
-            Ok(o) if o.reaped.code == 0 => self.samples.push("run", which, ms(o.wall)),
+            Ok(o) if o.reaped.code == 0 => {
+                self.samples.push("run", which, ms(o.wall));
+                self.samples.push("rss_run", which, mib(o.reaped.maxrss_kib));
+            }
             Ok(o) => self.samples.fail("run", which, format!("{} exited {}", proc::describe(&cmd), o.reaped.code)),
             Err(e) => self.samples.fail("run", which, e.to_string()),
         }
@@ -532,6 +538,7 @@ pub fn run(o: &Opts) -> Result<Results> {
     entries.extend(FLOORS.iter().map(|f| Entry::Floor(f)));
     let with_exec: Vec<usize> = all.iter().copied().filter(|&i| b.rts[i].exec.is_some()).collect();
     for r in 0..o.rounds {
+        b.samples.round = r;
         for e in rotated(&entries, r) {
             match e {
                 Entry::Rt(i) => b.record_run(i),
@@ -550,6 +557,7 @@ pub fn run(o: &Opts) -> Result<Results> {
         }
     }
     for r in 0..o.seq_rounds {
+        b.samples.round = r;
         for i in rotated(&all, r) {
             let ids: Vec<String> = (0..o.seq_n).map(|_| b.id(b.rts[i].name)).collect();
             let name = b.rts[i].name;
@@ -562,6 +570,7 @@ pub fn run(o: &Opts) -> Result<Results> {
         eprintln!("fdbox-bench: {} sequential runs, round {}/{} done", o.seq_n, r + 1, o.seq_rounds);
     }
     for r in 0..o.conc_rounds {
+        b.samples.round = r;
         for i in rotated(&all, r) {
             let ids: Vec<String> = (0..o.conc_n).map(|_| b.id(b.rts[i].name)).collect();
             let name = b.rts[i].name;
@@ -611,6 +620,7 @@ pub fn run(o: &Opts) -> Result<Results> {
         machine,
         elapsed: t_start.elapsed(),
         leftovers,
+        extra_notes: o.notes.clone(),
     })
 }
 

@@ -22,7 +22,8 @@ use error::{Error, IoContext, Result};
 const USAGE: &str = "usage:
   fdbox-bench bench [--fdbox PATH] [--crun PATH] [--runc PATH] [--busybox PATH]
                     [--rounds N] [--seq-rounds N] [--seq-n N] [--conc-rounds N] [--conc-n N]
-                    [--out DIR] [--raw FILE.csv]
+                    [--out DIR] [--raw FILE.csv] [--note TEXT]...
+  (BENCH_NOTE in the environment adds one more note)
   fdbox-bench soak  [--fdbox PATH] [--busybox PATH] [-n N] [--timeout SECS]";
 
 struct Args {
@@ -78,6 +79,10 @@ fn bench(mut a: Args) -> Result<()> {
         seq_n: a.num(&["--seq-n"], 100)?,
         conc_rounds: a.num(&["--conc-rounds"], 5)?,
         conc_n: a.num(&["--conc-n"], 20)?,
+        notes: std::iter::from_fn(|| a.take(&["--note"]))
+            .chain(std::env::var("BENCH_NOTE").ok())
+            .filter(|n| !n.trim().is_empty())
+            .collect(),
     };
     let out = a.take(&["--out"]).map(PathBuf::from);
     let raw = a.take(&["--raw"]).map(PathBuf::from);
