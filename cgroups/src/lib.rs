@@ -47,6 +47,7 @@ pub use rustix::process::{Pid, Signal};
 
 use crate::dir::{keyed, read_fd};
 pub use crate::dir::CgroupDir;
+pub use crate::mounts::visible as visible_mountinfo;
 pub use crate::error::{errno_name, Error, Result};
 pub use crate::path::DEFAULT_PARENT;
 use crate::plan::{Avail, Op, Target};

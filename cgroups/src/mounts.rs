@@ -200,7 +200,22 @@ pub(crate) fn read_mountinfo() -> Result<Vec<Mount>> {
         file: "/proc/self/mountinfo".into(),
         errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
     })?;
-    Ok(parse_mountinfo(&text))
+    Ok(parse_mountinfo(&visible(&text)))
+}
+
+/// The mountinfo lines of mounts that can be seen: a mount covered by a
+/// later one on the same mount point or on one of its parents (a tmpfs
+/// over /sys/fs/cgroup/unified, say) is not what a path reaches.
+pub fn visible(text: &str) -> String {
+    let points: Vec<String> = text.lines().map(|l| unescape(l.split(' ').nth(4).unwrap_or(""))).collect();
+    let covers = |later: &str, earlier: &str| {
+        later == earlier || later == "/" || earlier.strip_prefix(later).is_some_and(|rest| rest.starts_with('/'))
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(i, _)| !points[i + 1..].iter().any(|later| covers(later, &points[*i])))
+        .map(|(_, l)| format!("{l}\n"))
+        .collect()
 }
 
 pub(crate) fn read_own_cgroups() -> Result<Vec<(String, String)>> {
@@ -213,6 +228,15 @@ pub(crate) fn read_own_cgroups() -> Result<Vec<(String, String)>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn covered_mounts_are_not_visible() {
+        let mi = "31 23 0:28 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n90 31 0:50 / /sys/fs/cgroup/unified rw - tmpfs tmpfs rw\n";
+        let v = super::visible(mi);
+        assert!(!v.contains("cgroup2"), "{v}");
+        assert!(v.contains("memory"));
+        assert!(v.contains("0:50"));
+    }
+
     use super::*;
 
     const HYBRID: &str = "\

@@ -171,7 +171,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         idmap_binds(&spec, &mounts, None)?;
     }
     let cgroups = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|mi| rootfs::cgroup_hierarchies(&mi))
+        .map(|mi| rootfs::cgroup_hierarchies(&fdbox_cgroups::visible_mountinfo(&mi)))
         .unwrap_or_default();
 
     let caps = process.capabilities().as_ref().map(CapMasks::from_spec).transpose()?;
