@@ -1,0 +1,3 @@
+fn main() {
+    fdbox_shim::main()
+}

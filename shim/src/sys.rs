@@ -1,0 +1,142 @@
+//! The raw calls rustix does not wrap, each in a small function with a
+//! `// SAFETY:` comment; `unsafe` appears nowhere else in this crate.
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+use rustix::io::Errno;
+
+fn last_errno() -> Errno {
+    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL))
+}
+
+/// Block `SIGCHLD` in the calling thread (`pthread_sigmask`). Called first
+/// thing in `main`, before any thread exists, so every thread inherits the
+/// mask and the signal is only ever seen through the monitor's signalfd.
+/// Children started with `std::process::Command` get an empty mask again.
+///
+/// See <https://man7.org/linux/man-pages/man3/pthread_sigmask.3.html>.
+pub fn block_sigchld() -> Result<(), Errno> {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset/sigaddset;
+    // pthread_sigmask only reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        match libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) {
+            0 => Ok(()),
+            e => Err(Errno::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// `signalfd(-1, {SIGCHLD}, SFD_CLOEXEC | SFD_NONBLOCK)`: an fd that polls
+/// readable while a `SIGCHLD` is pending (the signal must be blocked).
+///
+/// See <https://man7.org/linux/man-pages/man2/signalfd.2.html>.
+pub fn sigchld_fd() -> Result<OwnedFd, Errno> {
+    // SAFETY: the sigset is initialised by sigemptyset/sigaddset; signalfd
+    // returns a new fd that we own, or -1.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(last_errno());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Drain the pending signals of a signalfd (their content does not matter:
+/// the monitor rescans its children on any of them).
+pub fn drain_signalfd(fd: BorrowedFd<'_>) {
+    let mut buf = [0u8; std::mem::size_of::<libc::signalfd_siginfo>() * 8];
+    while let Ok(n) = rustix::io::read(fd, &mut buf) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+/// `waitid(P_ALL, 0, WEXITED | WNOHANG | WNOWAIT)`: the pid of a child of
+/// ours that has exited, left unreaped (so its owner, if any, can still
+/// reap it through its pidfd). `None` when no child has exited.
+///
+/// rustix's `waitid` does not expose `si_pid`, hence this wrapper.
+/// See <https://man7.org/linux/man-pages/man2/waitid.2.html>.
+pub fn peek_exited_child() -> Result<Option<i32>, Errno> {
+    // SAFETY: siginfo_t is plain data; waitid fills it. With WNOHANG and no
+    // exited child, the kernel leaves si_pid 0 (it zeroes the struct).
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let ret = libc::waitid(libc::P_ALL, 0, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        if ret < 0 {
+            return Err(last_errno());
+        }
+        let pid = info.si_pid();
+        Ok((pid > 0).then_some(pid))
+    }
+}
+
+/// `PIDFD_INFO_PID`: always returned.
+pub const PIDFD_INFO_PID: u64 = 1 << 0;
+/// `PIDFD_INFO_CREDS`: always returned.
+pub const PIDFD_INFO_CREDS: u64 = 1 << 1;
+/// `PIDFD_INFO_EXIT` (Linux 6.15): the exit status, once the process has
+/// been reaped by its parent.
+pub const PIDFD_INFO_EXIT: u64 = 1 << 3;
+
+/// `struct pidfd_info` of `<linux/pidfd.h>` (PIDFD_INFO_SIZE_VER0, 64 bytes).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PidfdInfo {
+    pub mask: u64,
+    pub cgroupid: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub ppid: u32,
+    pub ruid: u32,
+    pub rgid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub suid: u32,
+    pub sgid: u32,
+    pub fsuid: u32,
+    pub fsgid: u32,
+    /// A wait status (as from `waitpid`) when `mask` has [`PIDFD_INFO_EXIT`].
+    pub exit_code: i32,
+}
+
+/// `PIDFD_GET_INFO = _IOWR(PIDFS_IOCTL_MAGIC 0xFF, 11, struct pidfd_info)`.
+const PIDFD_GET_INFO: libc::c_ulong = (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+
+/// `ioctl(pidfd, PIDFD_GET_INFO, {mask})` (Linux 6.13; the exit status with
+/// [`PIDFD_INFO_EXIT`] since 6.15). ENOTTY/EINVAL on older kernels, ESRCH
+/// for a reaped process when the exit status was not requested or is not
+/// kept by this kernel.
+///
+/// See <https://man7.org/linux/man-pages/man2/pidfd_open.2.html> and
+/// `include/uapi/linux/pidfd.h`.
+pub fn pidfd_get_info(pidfd: BorrowedFd<'_>, mask: u64) -> Result<PidfdInfo, Errno> {
+    let mut info = PidfdInfo { mask, ..Default::default() };
+    // SAFETY: `info` is a valid, writable struct pidfd_info of the size
+    // encoded in the request number; the kernel copies at most that size.
+    let ret = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &mut info as *mut PidfdInfo) };
+    if ret < 0 {
+        return Err(last_errno());
+    }
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ioctl_number_matches_the_uapi_header() {
+        // _IOWR(0xFF, 11, struct pidfd_info) with the 64-byte VER0 struct.
+        assert_eq!(std::mem::size_of::<PidfdInfo>(), 64);
+        assert_eq!(PIDFD_GET_INFO, 0xC040_FF0B);
+    }
+}
