@@ -252,6 +252,8 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
                 no_pivot: o.no_pivot,
                 await_cgroup: await_parent,
+                new_userns,
+                in_cgroup: false,
                 new_cgroupns,
                 no_new_keyring: o.no_new_keyring,
                 caps,

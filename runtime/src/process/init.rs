@@ -46,8 +46,14 @@ pub struct InitCtx<'a> {
     /// fds 3.. that pass to the container (LISTEN_FDS + --preserve-fds).
     pub extra_fds: u32,
     pub no_pivot: bool,
-    /// Wait for the parent's "go" (it attaches us to the v1 cgroups first).
+    /// The parent will say "go" once it attached us to the v1 cgroups
+    /// and, with a new user namespace, wrote our id maps.
     pub await_cgroup: bool,
+    /// With a new user namespace "go" comes first; without one it is
+    /// awaited only where the cgroup matters (see [`enter_cgroup`]).
+    pub new_userns: bool,
+    /// [`enter_cgroup`] has run.
+    pub in_cgroup: bool,
     /// Enter a new cgroup namespace once in the container's cgroup.
     pub new_cgroupns: bool,
     pub no_new_keyring: bool,
@@ -99,29 +105,14 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // Device nodes and mount points get exactly the modes the spec asks for.
     rustix::process::umask(Mode::empty());
 
-    // Nothing of the container runs before it is in its cgroup: on v1 the
-    // parent attaches us after clone3 and then says "go".
-    if ctx.await_cgroup {
-        match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
-            // With a user namespace over an overlay rootfs, the parent made
-            // a new overlay from idmapped layers: that is our rootfs now.
-            Some((Msg::Go, fds)) => {
-                if let Some(fd) = fds.into_iter().next() {
-                    ctx.rootfs = fdbox_mount::MountFd::from_owned(fd, "rootfs");
-                }
-            }
-            _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
-        }
+    // A new user namespace maps nothing until the parent wrote our maps:
+    // wait for that before anything else.
+    if ctx.new_userns {
+        enter_cgroup(ctx)?;
     }
-    // Through the host's /proc, before any container mount exists (and
-    // after "go": an error before it would race the parent's message).
+    // Through the host's /proc, before any container mount exists.
     if let Some(p) = ctx.spec.process() {
         crate::process::attrs::apply_oom_score_adj(p)?;
-    }
-    // Where we are in each cgroup hierarchy, for binding the container's
-    // own cgroups at /sys/fs/cgroup: read before a cgroup namespace hides it.
-    if let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") {
-        rootfs::assign_cgroup_paths(&mut ctx.cgroups, &text);
     }
     join_namespaces(ctx)?;
     // In a user namespace we are still host root, which it does not map:
@@ -129,11 +120,6 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     let in_userns = ctx.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::User));
     if in_userns {
         switch_user(0, 0, &[])?;
-    }
-    // A cgroup namespace is rooted at the cgroup we are in when we create
-    // it, so it is made only now, never by clone3.
-    if ctx.new_cgroupns {
-        sys::unshare_cgroupns().sys("unshare", || "cgroup namespace".into())?;
     }
     // In our namespaces, before any container mount (see security/sysctl.rs).
     crate::security::sysctl::apply(ctx.spec)?;
@@ -194,6 +180,46 @@ pub(crate) fn become_process(
     Ok(exe)
 }
 
+/// Be in the container's cgroup: wait for the parent's "go" if it attaches
+/// us (v1), learn our place in each hierarchy (for /sys/fs/cgroup), and
+/// make the cgroup namespace, which is rooted where we are when it is made.
+///
+/// Without a user namespace this runs as late as it can: at the first
+/// cgroup mount, else before the hooks. Until then the init only makes
+/// mounts, so the parent's cgroup v1 attach (an RCU grace period or more in
+/// the kernel) overlaps with that work instead of stalling it. Nothing of
+/// the container, hooks included, runs before.
+fn enter_cgroup(ctx: &mut InitCtx<'_>) -> Result<()> {
+    if ctx.in_cgroup {
+        return Ok(());
+    }
+    ctx.in_cgroup = true;
+    if ctx.await_cgroup {
+        match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
+            // With a user namespace over an overlay rootfs, the parent made
+            // a new overlay from idmapped layers: that is our rootfs now
+            // (only then is "go" awaited before the rootfs is attached).
+            Some((Msg::Go, fds)) => {
+                if let Some(fd) = fds.into_iter().next() {
+                    if !ctx.new_userns {
+                        return Err(Error::Init("a new rootfs came too late".into()));
+                    }
+                    ctx.rootfs = fdbox_mount::MountFd::from_owned(fd, "rootfs");
+                }
+            }
+            _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
+        }
+    }
+    // Where we are in each hierarchy: read before a cgroup namespace hides it.
+    if let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") {
+        rootfs::assign_cgroup_paths(&mut ctx.cgroups, &text);
+    }
+    if ctx.new_cgroupns {
+        sys::unshare_cgroupns().sys("unshare", || "cgroup namespace".into())?;
+    }
+    Ok(())
+}
+
 fn join_namespaces(ctx: &InitCtx<'_>) -> Result<()> {
     use rustix::thread::{move_into_link_name_space, LinkNameSpaceType as L};
     for (typ, fd) in &ctx.join {
@@ -217,7 +243,11 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
     let root = rootfs::attach_rootfs(&ctx.rootfs, propagation)?;
     let mut dev_is_tmpfs = false;
-    for (entry, prepared) in ctx.mounts.iter_mut() {
+    for i in 0..ctx.mounts.len() {
+        if matches!(ctx.mounts[i].0.typ.as_deref(), Some("cgroup" | "cgroup2")) {
+            enter_cgroup(ctx)?;
+        }
+        let (entry, prepared) = &mut ctx.mounts[i];
         rootfs::mount_entry(&root, entry, prepared.take(), &ctx.cgroups, ctx.new_cgroupns)
             .map_err(|e| Error::Config(format!("mount {} ({}): {e}", entry.destination, entry.typ.as_deref().unwrap_or("bind"))))?;
         if entry.destination.trim_end_matches('/') == "/dev" && entry.typ.as_deref() == Some("tmpfs") {
@@ -247,6 +277,7 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     // The create operation's hooks run here: every mount is made, and
     // pivot_root has not happened yet (runtime-spec); as in runc, before
     // the masks and read-only remounts, so they may still write there.
+    enter_cgroup(ctx)?;
     ctx.hook_state = crate::hooks::init_before_pivot(&ctx.sync, ctx.spec)?;
     if let Some(l) = linux {
         rootfs::mask_paths(&root, l.masked_paths().as_deref().unwrap_or_default())?;
