@@ -20,7 +20,7 @@ fn raw(stats: &Value, key: &str) -> u64 {
 
 /// Whether the host's cgroup controllers are on the unified (v2) hierarchy.
 pub fn unified_host() -> bool {
-    rustix::fs::statfs("/sys/fs/cgroup").map(|s| s.f_type as i64 == 0x6367_7270).unwrap_or(false)
+    rustix::fs::statfs("/sys/fs/cgroup").map(|s| s.f_type == 0x6367_7270).unwrap_or(false)
 }
 
 /// The `Any` for `StatsResponse.stats` from one `stats` event's `data`.
@@ -60,8 +60,10 @@ pub fn to_v1(s: &Value) -> v1::Metrics {
     let cpu = &s["cpu"];
     let mem = &s["memory"];
     let b = &s["blkio"];
-    let mut m = v1::Metrics::default();
-    m.pids = MessageField::some(v1::PidsStat { current: u(&s["pids"], "current"), limit: u(&s["pids"], "limit"), ..Default::default() });
+    let mut m = v1::Metrics {
+        pids: MessageField::some(v1::PidsStat { current: u(&s["pids"], "current"), limit: u(&s["pids"], "limit"), ..Default::default() }),
+        ..Default::default()
+    };
     m.cpu = MessageField::some(v1::CPUStat {
         usage: MessageField::some(v1::CPUUsage {
             total: u(&cpu["usage"], "total"),
@@ -146,8 +148,10 @@ pub fn to_v1(s: &Value) -> v1::Metrics {
 pub fn to_v2(s: &Value) -> v2::Metrics {
     let cpu = &s["cpu"];
     let mem = &s["memory"];
-    let mut m = v2::Metrics::default();
-    m.pids = MessageField::some(v2::PidsStat { current: u(&s["pids"], "current"), limit: u(&s["pids"], "limit"), ..Default::default() });
+    let mut m = v2::Metrics {
+        pids: MessageField::some(v2::PidsStat { current: u(&s["pids"], "current"), limit: u(&s["pids"], "limit"), ..Default::default() }),
+        ..Default::default()
+    };
     // runc reports v2 CPU times in nanoseconds; containerd's v2 metrics use µs.
     m.cpu = MessageField::some(v2::CPUStat {
         usage_usec: u(&cpu["usage"], "total") / 1000,

@@ -198,10 +198,10 @@ pub fn last_log_error(path: &Path, from: u64) -> Option<String> {
         .and_then(|v| v["msg"].as_str().map(str::to_string))
 }
 
-/// `args!["create", "--bundle", path]`: an argument vector of OsStrings.
+/// `args!["create", "--bundle", path]`: an array of OsStrings.
 #[macro_export]
 macro_rules! args {
-    ($($a:expr),* $(,)?) => { vec![$(std::ffi::OsString::from($a)),*] };
+    ($($a:expr),* $(,)?) => { [$(std::ffi::OsString::from($a)),*] };
 }
 
 #[cfg(test)]

@@ -542,7 +542,7 @@ impl TaskService {
         };
 
         let io = IoSpec { stdin: req.stdin.clone(), stdout: req.stdout.clone(), stderr: req.stderr.clone(), terminal: req.terminal };
-        let mut args = args!["create", "--bundle", &bundle];
+        let mut args = args!["create", "--bundle", &bundle].to_vec();
         if opts.no_pivot_root {
             args.push("--no-pivot".into());
         }
@@ -643,7 +643,7 @@ impl TaskService {
         let n = self.shared.next();
         let spec_path = bundle.join(format!("exec-{n}.json"));
         std::fs::write(&spec_path, p.process_json.as_deref().unwrap_or_default()).sys("write", || spec_path.display().to_string())?;
-        let args = args!["exec", "--process", &spec_path, "--detach"];
+        let args = args!["exec", "--process", &spec_path, "--detach"].to_vec();
         let result = self.hand_over(&fdbox, &bundle, &format!("exec-{n}"), &p.io_spec, args, &req.id);
         let _ = std::fs::remove_file(&spec_path);
         let (pidfd, pio) = result?;

@@ -1,0 +1,741 @@
+//! containerd drives fdbox through its own shim, `containerd-shim-fdbox-v2` (issue 7), and
+//! every scenario runs again in the same test with containerd's runc shim
+//! (`io.containerd.runc.v2` and runc) as the reference behaviour.
+//!
+//! Each test starts its own containerd (Debian's 1.6) on its own socket, root and state dirs in
+//! the test's dir (the CRI plugin off), with the target dir first in its PATH so
+//! `--runtime io.containerd.fdbox.v2` finds the shim, and the shim told where fdbox is and where
+//! to keep fdbox's state (`FDBOX_SHIM_FDBOX`, `FDBOX_SHIM_ROOT`, both in the test's dir). A
+//! busybox image built offline (an OCI layout tarball) is imported with `ctr image import`.
+//! containerd is stopped by its pid at the end; the test then checks that nothing is left: no
+//! task, no shim, no container process, no mount, no runtime state, no cgroup, no shim socket.
+//! containerd 1.6 always puts shim sockets in `/run/containerd/s`; that directory is removed
+//! again if it did not exist before.
+//!
+//! The shim binaries are built by `cargo test --workspace` (the shim crate has integration
+//! tests of its own), or `cargo build -p fdbox-shim`.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fdbox_tests::clients::{busybox_oci_image, require_tool, CgroupSubtree, HostDirs};
+use fdbox_tests::*;
+
+const CMD_TIMEOUT: Duration = Duration::from_secs(60);
+const IMAGE: &str = "localhost/fdbox-shim-test-busybox:latest";
+const NS: &str = "fdbox-shim-test";
+const FDBOX_RUNTIME: &str = "io.containerd.fdbox.v2";
+
+/// One way of running a task: a runtime name or shim path for `ctr run --runtime`.
+#[derive(Clone, Copy, Debug)]
+struct Rt<'a> {
+    runtime: &'a str,
+    tag: &'static str,
+    /// The fdbox shim (as opposed to the runc reference).
+    fdbox: bool,
+}
+
+/// The shim binaries in the target dir.
+fn shim_binaries() -> Option<(PathBuf, PathBuf)> {
+    let dir = target_dir().join("debug");
+    let (shim, client) = (dir.join("containerd-shim-fdbox-v2"), dir.join("fdbox-pidfd"));
+    if shim.is_file() && client.is_file() {
+        return Some((shim, client));
+    }
+    let msg = format!("{} not built: cargo build -p fdbox-shim (cargo test --workspace builds it)", shim.display());
+    assert!(!in_ci(), "{msg}");
+    skip(&msg);
+    None
+}
+
+struct Containerd<'e> {
+    env: &'e Env,
+    ctr: PathBuf,
+    base: PathBuf,
+    daemon: Option<Proc>,
+    cgroup: CgroupSubtree,
+    shim: PathBuf,
+    client: PathBuf,
+    _host_dirs: HostDirs,
+}
+
+impl<'e> Containerd<'e> {
+    fn start(env: &'e Env) -> Option<Self> {
+        if is_runc() {
+            skip("the fdbox shim runs fdbox; FDBOX_TEST_RUNTIME=runc validates the runtime tests only");
+            return None;
+        }
+        let containerd = require_tool("containerd", "containerd")?;
+        let ctr = require_tool("ctr", "containerd")?;
+        require_tool("containerd-shim-runc-v2", "containerd")?;
+        require_tool("runc", "runc")?;
+        require_tool("script", "bsdutils")?;
+        require_tool("setpriv", "util-linux")?;
+        let (shim, client) = shim_binaries()?;
+        let fdbox = fs::canonicalize(&runtime().bin).unwrap_or_else(|_| runtime().bin.clone());
+        let base = env.subdir("c");
+        fs::write(base.join("config.toml"), config_toml(&base)).expect("write config.toml");
+        let host_dirs = HostDirs::hold(&["/run/containerd/s", "/run/containerd"]);
+        let mut cmd = Command::new(containerd);
+        cmd.arg("--config").arg(base.join("config.toml"));
+        // The shim by name: containerd looks `containerd-shim-fdbox-v2` up in its PATH.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![shim.parent().expect("target dir").to_path_buf()];
+        dirs.extend(std::env::split_paths(&path));
+        cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
+        cmd.env("FDBOX_SHIM_FDBOX", &fdbox).env("FDBOX_SHIM_ROOT", base.join("fdbox-root"));
+        let daemon = env.spawn_tool(cmd);
+        let mut c = Containerd {
+            env,
+            ctr,
+            cgroup: CgroupSubtree::new(&env.id("shim")),
+            base,
+            daemon: Some(daemon),
+            shim,
+            client,
+            _host_dirs: host_dirs,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if c.ctr_cmd(&["version"]).success() {
+                break;
+            }
+            let daemon = c.daemon.as_mut().expect("daemon");
+            assert!(!daemon.has_exited(), "containerd exited at start:\n{}", daemon.stderr());
+            assert!(Instant::now() < deadline, "containerd did not answer within 30s:\n{}", daemon.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let image = busybox_oci_image(&c.base, IMAGE).expect("building the OCI image tarball");
+        c.ctr_cmd(&["image", "import", image.to_str().unwrap()]).ok();
+        let images = c.ctr_cmd(&["image", "ls", "-q"]).ok();
+        assert!(images.stdout.lines().any(|l| l == IMAGE), "the imported image is not listed: {images}");
+        Some(c)
+    }
+
+    /// The runtimes every scenario runs with: the fdbox shim by name (from PATH), by absolute
+    /// path, and the runc shim.
+    fn runtimes(&self) -> Vec<Rt<'_>> {
+        vec![
+            Rt { runtime: FDBOX_RUNTIME, tag: "fdbox", fdbox: true },
+            Rt { runtime: self.shim.to_str().expect("utf-8 path"), tag: "fdbox-abs", fdbox: true },
+            Rt { runtime: "io.containerd.runc.v2", tag: "runc", fdbox: false },
+        ]
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.ctr);
+        cmd.arg("--address").arg(self.base.join("containerd.sock")).args(["--namespace", NS]);
+        // `task exec` makes FIFOs for the process's stdio: in the test's dir, not ctr's
+        // default /run/containerd/fifo.
+        if args.starts_with(&["task", "exec"]) {
+            cmd.args(&args[..2]).arg("--fifo-dir").arg(self.base.join("fifo")).args(&args[2..]);
+        } else {
+            cmd.args(args);
+        }
+        cmd
+    }
+
+    #[track_caller]
+    fn ctr_cmd(&self, args: &[&str]) -> Output {
+        self.env.run_tool(self.command(args), CMD_TIMEOUT)
+    }
+
+    /// `ctr run --runtime <rt>` with FIFOs in the test's dir and the container's cgroup below
+    /// the test's subtree (and, for runc, its state root in the test's dir); `opts` go before
+    /// the image, `args` after the container id.
+    fn run_args(&self, rt: Rt<'_>, opts: &[&str], id: &str, args: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "run".into(),
+            "--runtime".into(),
+            rt.runtime.into(),
+            "--fifo-dir".into(),
+            self.base.join("fifo").to_string_lossy().into_owned(),
+            "--cgroup".into(),
+            format!("{}/{id}", self.cgroup.path),
+        ];
+        if !rt.fdbox {
+            v.push("--runc-root".into());
+            v.push(self.runc_root().to_string_lossy().into_owned());
+        }
+        v.extend(opts.iter().map(|s| s.to_string()));
+        v.push(IMAGE.into());
+        v.push(id.into());
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    #[track_caller]
+    fn run(&self, rt: Rt<'_>, opts: &[&str], id: &str, args: &[&str]) -> Output {
+        let v = self.run_args(rt, opts, id, args);
+        self.ctr_cmd(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    }
+
+    fn runc_root(&self) -> PathBuf {
+        self.base.join("runc-root")
+    }
+
+    fn fdbox_root(&self) -> PathBuf {
+        self.base.join("fdbox-root").join(NS)
+    }
+
+    /// The task's bundle, where the shim keeps `pidfd.sock` and containerd the `address` file.
+    fn bundle(&self, id: &str) -> PathBuf {
+        self.base.join("state/io.containerd.runtime.v2.task").join(NS).join(id)
+    }
+
+    /// A ctr command on a terminal of its own (util-linux `script`) sized 30x100. The tasks
+    /// run this way linger a moment before they exit: ctr can lose the last output of a
+    /// terminal task that exits at once (with the runc shim too).
+    #[track_caller]
+    fn on_terminal(&self, args: &[String]) -> Output {
+        let cmd = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let mut words = vec![shell_quote(&cmd.get_program().to_string_lossy())];
+        words.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
+        let mut script = Command::new("script");
+        script.args(["-qec", &format!("stty rows 30 cols 100; {}", words.join(" ")), "/dev/null"]);
+        let mut out = self.env.run_tool(script, CMD_TIMEOUT);
+        out.stdout = out.stdout.replace(['\r', '\0'], "");
+        out
+    }
+
+    /// `ctr task ls` as (id → (pid, status)).
+    fn task(&self, id: &str) -> Option<(i32, String)> {
+        let out = self.ctr_cmd(&["task", "ls"]).ok();
+        out.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|w| w.first() == Some(&id)).and_then(|w| {
+            Some((w.get(1)?.parse().ok()?, w.get(2)?.to_string()))
+        })
+    }
+
+    fn task_status(&self, id: &str) -> String {
+        self.task(id).map(|t| t.1).unwrap_or_default()
+    }
+
+    #[track_caller]
+    fn wait_status(&self, id: &str, want: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.task_status(id);
+            if s == want || Instant::now() > deadline {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The shim of a running task: the parent of its init (the shim is the subreaper that
+    /// the init is reparented to once `fdbox create` / `runc create` exits).
+    fn shim_pid(&self, id: &str) -> i32 {
+        let (pid, _) = self.task(id).unwrap_or_else(|| panic!("task {id} is not listed"));
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status.lines().find_map(|l| l.strip_prefix("PPid:")).and_then(|p| p.trim().parse().ok()).unwrap_or(0)
+    }
+
+    /// `fdbox-pidfd <args…>` (optionally through a prefix such as `setpriv …`).
+    #[track_caller]
+    fn client(&self, prefix: &[&str], args: &[&str]) -> Output {
+        let mut cmd = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&self.client);
+                c
+            }
+            None => Command::new(&self.client),
+        };
+        cmd.args(args);
+        self.env.run_tool(cmd, CMD_TIMEOUT)
+    }
+
+    /// Everything of the test gone: no container, no task, no shim, no runtime state, no
+    /// mount, no cgroup.
+    #[track_caller]
+    fn assert_clean(&self) {
+        let out = self.ctr_cmd(&["container", "ls", "-q"]).ok();
+        assert!(out.stdout.trim().is_empty(), "containers left in containerd:\n{}", out.stdout);
+        for root in [self.runc_root().join(NS), self.fdbox_root()] {
+            let left: Vec<_> = fs::read_dir(&root).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
+            assert!(left.is_empty(), "runtime state left in {}: {left:?}", root.display());
+        }
+        let daemon_pid = self.daemon.as_ref().map(Proc::pid).unwrap_or(0);
+        wait_until(Duration::from_secs(10), "the shims and the containers to be gone", || {
+            let shims: Vec<i32> = self.env.pids_mentioning_dir().into_iter().filter(|p| *p != daemon_pid).collect();
+            (shims.is_empty() && self.cgroup.pids().is_empty()).then_some(())
+        });
+        let stray: Vec<i32> = self.env.marked_pids().into_iter().filter(|p| *p != daemon_pid).collect();
+        assert!(stray.is_empty(), "processes left: {stray:?}");
+        self.env.assert_no_mounts();
+        let left = self.cgroup.remove();
+        assert!(left.is_empty(), "cgroups that could not be removed: {left:?}");
+    }
+
+    /// Stop containerd (SIGTERM to its pid, which this test started) and wait for it.
+    fn stop(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            if !daemon.has_exited() {
+                daemon.signal(rustix::process::Signal::TERM);
+            }
+            let _ = daemon.wait_timeout(Duration::from_secs(20));
+        }
+    }
+}
+
+impl Drop for Containerd<'_> {
+    fn drop(&mut self) {
+        // After a failure: take down what the test left, then containerd.
+        if self.daemon.is_some() {
+            let out = self.ctr_cmd(&["task", "ls", "-q"]);
+            for id in out.stdout.split_whitespace() {
+                let _ = self.ctr_cmd(&["task", "kill", "-s", "SIGKILL", id]);
+                let _ = self.wait_status(id, "STOPPED");
+                let _ = self.ctr_cmd(&["task", "delete", "-f", id]);
+            }
+            let out = self.ctr_cmd(&["container", "ls", "-q"]);
+            for id in out.stdout.split_whitespace() {
+                let _ = self.ctr_cmd(&["container", "delete", id]);
+            }
+        }
+        self.stop();
+    }
+}
+
+fn config_toml(base: &Path) -> String {
+    let b = base.display();
+    format!(
+        r#"version = 2
+root = "{b}/root"
+state = "{b}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+
+[grpc]
+  address = "{b}/containerd.sock"
+
+[ttrpc]
+  address = "{b}/containerd.sock.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{b}/opt"
+"#
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn read_file(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_default()
+}
+
+#[track_caller]
+fn wait_file_contains(p: &Path, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = read_file(p);
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{} never contained {needle:?}: {text:?}", p.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The entries of `/proc/<pid>/fd` that are pidfds (`ls -l` shows `anon_inode:[pidfd]`).
+fn pidfds_of(pid: i32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| readlink(e.path()) == "anon_inode:[pidfd]").count())
+        .unwrap_or(0)
+}
+
+/// Run `scenario` with every runtime, check the fdbox results with `check`, and compare them
+/// with the runc shim's.
+#[track_caller]
+fn compare<T: PartialEq + std::fmt::Debug>(c: &Containerd<'_>, what: &str, scenario: impl Fn(Rt<'_>) -> T, check: impl Fn(&T)) {
+    let rts = c.runtimes();
+    let results: Vec<(Rt<'_>, T)> = rts.iter().map(|rt| (*rt, scenario(*rt))).collect();
+    let (reference, ours): (Vec<_>, Vec<_>) = results.iter().partition(|(rt, _)| !rt.fdbox);
+    for (rt, r) in &ours {
+        check(r);
+        assert_eq!(r, &reference[0].1, "{what}: fdbox shim as {} (left) and the runc shim (right) differ", rt.runtime);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// `ctr run --rm` with the shim by name and by absolute path: the task's output, its stderr and
+/// its exit code are ctr's; stdin reaches the task; and on a terminal
+/// (`ctr run -t`: the console socket, the pty copied to ctr, ResizePty from ctr's terminal).
+#[test]
+fn ctr_run_exit_code_and_terminal() {
+    let Some(env) = Env::new("shim-run") else { return };
+    let Some(mut c) = Containerd::start(&env) else { return };
+
+    compare(
+        &c,
+        "ctr run --rm",
+        |rt| {
+            let out = c.run(rt, &["--rm"], &format!("{}-run", rt.tag), &["sh", "-c", "echo hi; echo oops >&2; exit 7"]);
+            (out.code(), out.stdout.trim().to_string(), out.stderr.contains("oops"))
+        },
+        |r| assert_eq!(r, &(7, "hi".to_string(), true), "ctr run --rm: (exit code, stdout, stderr reached ctr)"),
+    );
+    compare(
+        &c,
+        "ctr run --rm with stdin",
+        |rt| {
+            let args = c.run_args(rt, &["--rm"], &format!("{}-in", rt.tag), &["sh", "-c", "read line; echo got:$line"]);
+            let cmd = c.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            let out = env.run_tool_with_input(cmd, b"hello\n", CMD_TIMEOUT);
+            (out.code(), out.stdout.trim().to_string())
+        },
+        |r| assert_eq!(r, &(0, "got:hello".to_string())),
+    );
+    compare(
+        &c,
+        "ctr run -t",
+        |rt| {
+            let args = c.run_args(rt, &["--rm", "-t"], &format!("{}-tty", rt.tag), &["sh", "-c", "tty; test -t 0 && test -t 1 && echo both-ttys; sleep 0.5; stty size; exit 3"]);
+            let out = c.on_terminal(&args);
+            let pts = out.stdout.lines().any(|l| l.contains("/dev/pts/"));
+            (out.code(), pts, out.stdout.contains("both-ttys"), out.stdout.contains("30 100"))
+        },
+        |r| assert_eq!(r, &(3, true, true, true), "ctr run -t: (exit code, a /dev/pts tty, stdin and stdout ttys, the 30x100 size)"),
+    );
+    c.assert_clean();
+    c.stop();
+}
+
+/// A detached task (`ctr run -d`): `task exec` (exit code, `--user`, `--cwd`, `-t`, `-d`), the
+/// shim holding each process as a pidfd (`/proc/<shim>/fd`), `task ps`, `task pause` / `task
+/// resume` (the task stops making progress and resumes; exec refused while paused), `task
+/// metrics`, `task kill` with signals the task traps, `task kill --all -s SIGKILL`, and the exit
+/// status `task delete` reports.
+#[test]
+fn ctr_task_exec_pause_resume_metrics_kill() {
+    let Some(env) = Env::new("shim-task") else { return };
+    let Some(mut c) = Containerd::start(&env) else { return };
+    let out_dir = env.subdir("out");
+    fs::set_permissions(&out_dir, fs::Permissions::from_mode(0o777)).expect("chmod out");
+
+    compare(
+        &c,
+        "the life of a detached task",
+        |rt| {
+            let id = format!("{}-task", rt.tag);
+            let log = c.base.join(format!("{id}.log"));
+            let counter = out_dir.join(format!("{}.count", rt.tag));
+            let mount = format!("type=bind,src={},dst=/out,options=rbind:rw", out_dir.display());
+            let log_uri = format!("file://{}", log.display());
+            let script = format!(
+                "echo started; trap 'echo got-usr1' USR1; trap 'echo got-term' TERM; \
+                 i=0; while :; do i=$((i+1)); echo $i > /out/{}.count; sleep 0.02; done",
+                rt.tag
+            );
+            let mut s: Vec<(&str, String)> = vec![];
+            c.run(rt, &["-d", "--log-uri", &log_uri, "--mount", &mount], &id, &["sh", "-c", &script]).ok();
+            wait_file_contains(&log, "started");
+            s.push(("status", c.task_status(&id)));
+            let shim = c.shim_pid(&id);
+            let address = read_file(&c.bundle(&id).join("address"));
+            let shim_socket = PathBuf::from(address.trim().trim_start_matches("unix://"));
+            assert!(shim_socket.starts_with("/run/containerd/s"), "the shim's address: {address:?}");
+            let shim_cmd = String::from_utf8_lossy(&fs::read(format!("/proc/{shim}/cmdline")).unwrap_or_default()).replace('\0', " ");
+            let pidfds_at_start = pidfds_of(shim);
+            if rt.fdbox {
+                assert!(shim_cmd.contains("containerd-shim-fdbox-v2"), "the init's parent is not the fdbox shim: {shim_cmd}");
+                assert!(pidfds_at_start >= 1, "the shim holds no pidfd for the init: /proc/{shim}/fd has none");
+            }
+
+            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "echo in-exec; sleep 0.3; exit 4"]);
+            s.push(("exec", format!("{:?}", (out.code(), out.stdout.trim()))));
+            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e2", "--user", "65534", "--cwd", "/tmp", &id, "sh", "-c", "id -u; pwd; sleep 0.3"]);
+            s.push(("exec --user --cwd", format!("{:?}", (out.code(), out.stdout.trim()))));
+            let ctr_args: Vec<String> = ["task", "exec", "-t", "--exec-id", "e3", &id, "sh", "-c", "tty; test -t 1 && echo is-tty; sleep 0.5; stty size; exit 5"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            let out = c.on_terminal(&ctr_args);
+            let pts = out.stdout.lines().any(|l| l.contains("/dev/pts/"));
+            s.push(("exec -t", format!("{:?}", (out.code(), pts, out.stdout.contains("is-tty"), out.stdout.contains("30 100")))));
+
+            // A detached exec: one more process the shim holds as a pidfd.
+            c.ctr_cmd(&["task", "exec", "-d", "--exec-id", "bg", &id, "sleep", "1000"]).ok();
+            if rt.fdbox {
+                assert_eq!(pidfds_of(shim), pidfds_at_start + 1, "the shim holds no pidfd for the detached exec");
+            }
+            let out = c.ctr_cmd(&["task", "ps", &id]).ok();
+            let pids = out.stdout.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+            s.push(("ps lists the init and the exec", (pids >= 2).to_string()));
+            c.ctr_cmd(&["task", "kill", "--exec-id", "bg", "-s", "SIGKILL", &id]).ok();
+            // `task delete` of a process exits with that process's exit status.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let deleted = loop {
+                let out = c.ctr_cmd(&["task", "delete", "--exec-id", "bg", &id]);
+                if out.code() == 137 || Instant::now() > deadline {
+                    break out.code();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            s.push(("killed exec deleted", deleted.to_string()));
+            if rt.fdbox {
+                assert_eq!(pidfds_of(shim), pidfds_at_start, "the deleted exec's pidfd is still held");
+            }
+
+            let read = || read_file(&counter).trim().parse::<u64>().unwrap_or(0);
+            c.ctr_cmd(&["task", "pause", &id]).ok();
+            s.push(("paused", c.task_status(&id)));
+            let at_pause = read();
+            std::thread::sleep(Duration::from_millis(300));
+            s.push(("frozen", (read() == at_pause).to_string()));
+            let out = c.ctr_cmd(&["task", "exec", "--exec-id", "e4", &id, "true"]);
+            s.push(("exec while paused", format!("{} {}", out.success(), out.stderr.contains("paused"))));
+            c.ctr_cmd(&["task", "resume", &id]).ok();
+            s.push(("resumed", c.task_status(&id)));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while read() <= at_pause + 2 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            s.push(("advances", (read() > at_pause + 2).to_string()));
+
+            let out = c.ctr_cmd(&["task", "metrics", "--format", "json", &id]).ok();
+            let m: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+            let pids_current = m.pointer("/pids/current").and_then(Value::as_u64).unwrap_or(0);
+            // cgroup v1 metrics, or v2's.
+            let mem = m.pointer("/memory/usage/usage").or_else(|| m.pointer("/memory/usage")).and_then(Value::as_u64).unwrap_or(0);
+            let cpu = m.pointer("/cpu/usage/total").or_else(|| m.pointer("/cpu/usage_usec")).and_then(Value::as_u64).unwrap_or(0);
+            s.push(("metrics", format!("pids>=1:{} memory>0:{} cpu>0:{}", pids_current >= 1, mem > 0, cpu > 0)));
+
+            c.ctr_cmd(&["task", "kill", "-s", "SIGUSR1", &id]).ok();
+            wait_file_contains(&log, "got-usr1");
+            c.ctr_cmd(&["task", "kill", "-s", "SIGTERM", &id]).ok();
+            wait_file_contains(&log, "got-term");
+            s.push(("trapped signals", c.task_status(&id)));
+            // A running task is not deleted without -f.
+            s.push(("delete while running", c.ctr_cmd(&["task", "delete", &id]).success().to_string()));
+            c.ctr_cmd(&["task", "kill", "--all", "-s", "SIGKILL", &id]).ok();
+            s.push(("killed", c.wait_status(&id, "STOPPED")));
+            let out = c.ctr_cmd(&["task", "delete", &id]);
+            s.push(("delete", format!("{} {}", out.success(), out.stderr.contains("exit code 137"))));
+            c.ctr_cmd(&["container", "delete", &id]).ok();
+            s.push(("log", read_file(&log).trim().to_string()));
+            let gone = wait_until(Duration::from_secs(10), "the shim's socket to be removed", || (!shim_socket.exists()).then_some(true));
+            s.push(("shim socket removed", gone.to_string()));
+            s
+        },
+        |s| {
+            let get = |k: &str| s.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str()).unwrap_or("");
+            assert_eq!(get("status"), "RUNNING");
+            assert_eq!(get("exec"), format!("{:?}", (4, "in-exec")));
+            assert_eq!(get("exec --user --cwd"), format!("{:?}", (0, "65534\n/tmp")));
+            assert_eq!(get("exec -t"), "(5, true, true, true)");
+            assert_eq!(get("ps lists the init and the exec"), "true");
+            assert_eq!(get("killed exec deleted"), "137");
+            assert_eq!(get("paused"), "PAUSED");
+            assert_eq!(get("frozen"), "true");
+            assert_eq!(get("exec while paused"), "false true");
+            assert_eq!(get("resumed"), "RUNNING");
+            assert_eq!(get("advances"), "true");
+            assert_eq!(get("metrics"), "pids>=1:true memory>0:true cpu>0:true");
+            assert_eq!(get("trapped signals"), "RUNNING");
+            assert_eq!(get("delete while running"), "false");
+            assert_eq!(get("killed"), "STOPPED");
+            assert_eq!(get("delete"), "true true");
+            assert_eq!(get("log"), "started\ngot-usr1\ngot-term");
+            assert_eq!(get("shim socket removed"), "true");
+        },
+    );
+    c.assert_clean();
+    c.stop();
+}
+
+/// The pidfd hand-off (docs/pidfd-handoff.md): `fdbox-pidfd`, a process that is neither the
+/// container's parent nor containerd, takes the init and an exec as pidfds from the shim's
+/// socket, signals one through its pidfd and observes both exits through them (exit status
+/// from `PIDFD_GET_INFO` on 6.15+, else from the shim). Refused: another uid (by the socket's
+/// mode, and by SO_PEERCRED when the mode is overridden), an unknown task or exec, a request
+/// that is not JSON. The socket is gone with the task.
+#[test]
+fn pidfd_handoff_client() {
+    let Some(env) = Env::new("shim-handoff") else { return };
+    let Some(mut c) = Containerd::start(&env) else { return };
+    let rt = c.runtimes()[0];
+    let id = "handoff";
+    c.run(rt, &["-d"], id, &["sleep", "1000"]).ok();
+    let (init_pid, status) = c.task(id).expect("the task is listed");
+    assert_eq!(status, "RUNNING");
+    let sock = c.bundle(id).join("pidfd.sock");
+    let sock_s = sock.to_str().expect("utf-8").to_string();
+    let meta = fs::symlink_metadata(&sock).unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600, "the hand-off socket's mode");
+
+    // info: the shim's header and the kernel's view of the received pidfd agree with ctr.
+    let out = c.client(&[], &["info", "--socket", &sock_s]).ok();
+    let info: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("info printed no JSON ({e}): {out}"));
+    assert_eq!(info["shim"]["status"], "running", "{info}");
+    assert_eq!(info["shim"]["container"], id, "{info}");
+    assert_eq!(info["shim"]["pid"], init_pid, "{info}");
+    assert_eq!(info["pidfd"]["pid"], init_pid, "the received pidfd is not the init: {info}");
+    assert_eq!(info["exited"], false, "{info}");
+
+    // An exec, taken by its exec id.
+    c.ctr_cmd(&["task", "exec", "-d", "--exec-id", "bg", id, "sleep", "1000"]).ok();
+    let out = c.client(&[], &["info", "--socket", &sock_s, "--exec", "bg"]).ok();
+    let exec_info: Value = serde_json::from_str(out.stdout.trim()).expect("info JSON");
+    let exec_pid = exec_info["pidfd"]["pid"].as_i64().unwrap_or(0) as i32;
+    assert_eq!(exec_info["shim"]["exec_id"], "bg", "{exec_info}");
+    assert!(exec_pid > 0 && exec_pid != init_pid, "{exec_info}");
+    let ps = c.ctr_cmd(&["task", "ps", id]).ok();
+    assert!(ps.stdout.contains(&exec_pid.to_string()), "ctr task ps does not list the exec's pid {exec_pid}: {ps}");
+
+    // Waiters: other processes that only hold the pidfds.
+    let mut wait_cmd = Command::new(&c.client);
+    wait_cmd.args(["wait", "--timeout", "60", "--socket", &sock_s]);
+    let init_waiter = env.spawn_tool(wait_cmd);
+    let mut wait_cmd = Command::new(&c.client);
+    wait_cmd.args(["wait", "--timeout", "60", "--socket", &sock_s, "--exec", "bg"]);
+    let exec_waiter = env.spawn_tool(wait_cmd);
+    std::thread::sleep(Duration::from_millis(200));
+
+    // The exec is killed through the client's pidfd.
+    c.client(&[], &["signal", "--socket", &sock_s, "--exec", "bg", "KILL"]).ok();
+    let out = exec_waiter.wait();
+    assert_eq!(out.code(), 137, "the exec's waiter: {out}");
+    let w: Value = serde_json::from_str(out.stdout.trim()).expect("wait JSON");
+    assert_eq!(w["exit_status"], 137, "{w}");
+    assert_eq!(w["exec_id"], "bg", "{w}");
+    assert!(matches!(w["source"].as_str(), Some("PIDFD_GET_INFO") | Some("shim")), "{w}");
+    assert_eq!(c.task_status(id), "RUNNING", "killing the exec stopped the task");
+
+    // The init, killed by containerd, seen exiting through the pidfd.
+    c.ctr_cmd(&["task", "kill", "-s", "SIGKILL", id]).ok();
+    let out = init_waiter.wait();
+    assert_eq!(out.code(), 137, "the init's waiter: {out}");
+    let w: Value = serde_json::from_str(out.stdout.trim()).expect("wait JSON");
+    assert_eq!(w["exit_status"], 137, "{w}");
+    assert_eq!(w["pid"], init_pid, "{w}");
+    assert_eq!(c.wait_status(id, "STOPPED"), "STOPPED");
+    // After the exit the pidfd is still handed out, with the status.
+    let out = c.client(&[], &["info", "--socket", &sock_s]).ok();
+    let after: Value = serde_json::from_str(out.stdout.trim()).expect("info JSON");
+    assert_eq!(after["shim"]["status"], "stopped", "{after}");
+    assert_eq!(after["shim"]["exit_status"], 137, "{after}");
+    assert_eq!(after["exited"], true, "{after}");
+
+    // Refusals: one clear line each, no fd.
+    let refused = |prefix: &[&str], args: &[&str], needle: &str| {
+        let out = c.client(prefix, args);
+        assert_eq!(out.code(), 125, "expected a refusal: {out}");
+        assert!(out.stdout.trim().is_empty(), "a refused request printed: {out}");
+        assert_eq!(out.stderr.trim().lines().count(), 1, "expected one error line: {out}");
+        assert!(out.stderr.contains(needle), "expected {needle:?}: {out}");
+    };
+    refused(&[], &["info", "--socket", &sock_s, "--container", "nope"], "not served by this socket");
+    refused(&[], &["info", "--socket", &sock_s, "--exec", "nope"], "does not exist");
+    let nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"];
+    // The socket's mode keeps another uid out...
+    refused(&nobody, &["info", "--socket", &sock_s], "Permission denied");
+    // ...and one that may override the mode is refused by its credentials.
+    let mut with_cap = nobody.to_vec();
+    with_cap.extend(["--inh-caps", "+dac_override", "--ambient-caps", "+dac_override"]);
+    refused(&with_cap, &["info", "--socket", &sock_s], "permission denied: uid 65534");
+    // Not JSON.
+    {
+        use std::io::{Read, Write};
+        // The bundle's path may be too long for sun_path: connect through a dir fd.
+        let dir = fs::File::open(c.bundle(id)).expect("open the bundle dir");
+        let via = format!("/proc/self/fd/{}/pidfd.sock", std::os::fd::AsRawFd::as_raw_fd(&dir));
+        let mut s = std::os::unix::net::UnixStream::connect(via).expect("connect");
+        s.write_all(b"give me everything\n").expect("write");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        assert!(answer.contains("bad request"), "{answer}");
+    }
+
+    c.ctr_cmd(&["task", "delete", id]).ok();
+    assert!(fs::symlink_metadata(&sock).is_err(), "the hand-off socket outlived its task");
+    c.ctr_cmd(&["container", "delete", id]).ok();
+    c.assert_clean();
+    c.stop();
+}
+
+/// Bad input, with the runc shim as the reference where it applies: a rootfs containerd gives
+/// that cannot be mounted (the snapshot's upper dir gone), an exec id used twice, a kill of an
+/// exec that does not exist. Each is a clear error, and nothing is left behind: no shim, no
+/// mount, no runtime state, no shim socket.
+#[test]
+fn bad_input_is_refused_and_leaves_nothing() {
+    let Some(env) = Env::new("shim-bad") else { return };
+    let Some(mut c) = Containerd::start(&env) else { return };
+    let runc_default_root = HostDirs::hold(&["/run/containerd/runc/fdbox-shim-test", "/run/containerd/runc"]);
+
+    compare(
+        &c,
+        "a rootfs that cannot be mounted",
+        |rt| {
+            let id = format!("{}-nomount", rt.tag);
+            // `container create` has no --cgroup or --runc-root: the task never gets as far as
+            // a cgroup, and the runc shim's default root is held (and removed) below.
+            c.ctr_cmd(&["container", "create", "--runtime", rt.runtime, IMAGE, &id, "true"]).ok();
+            // The snapshot's overlay, as containerd will hand it to the shim.
+            let out = c.ctr_cmd(&["snapshots", "mounts", "/mnt", &id]).ok();
+            let upper = out
+                .stdout
+                .split([',', ' '])
+                .find_map(|o| o.strip_prefix("upperdir="))
+                .unwrap_or_else(|| panic!("no upperdir in {out}"))
+                .to_string();
+            assert!(upper.starts_with(c.base.to_str().unwrap()), "the snapshot is not in the test's dir: {upper}");
+            let moved = format!("{upper}.moved");
+            fs::rename(&upper, &moved).expect("moving the upper dir away");
+            let out = c.ctr_cmd(&["task", "start", "--null-io", &id]);
+            fs::rename(&moved, &upper).expect("moving the upper dir back");
+            if rt.fdbox {
+                assert!(out.stderr.contains("mounting the rootfs"), "not a clear error: {out}");
+            }
+            let listed = c.task(&id).is_some();
+            c.ctr_cmd(&["container", "delete", &id]).ok();
+            (out.success(), listed)
+        },
+        |r| assert_eq!(r, &(false, false), "(task start succeeded, a task is listed)"),
+    );
+    compare(
+        &c,
+        "an exec id used twice; a kill of an exec that does not exist",
+        |rt| {
+            let id = format!("{}-exec", rt.tag);
+            c.run(rt, &["-d"], &id, &["sleep", "1000"]).ok();
+            let first = c.ctr_cmd(&["task", "exec", "-d", "--exec-id", "dup", &id, "sleep", "1000"]);
+            let second = c.ctr_cmd(&["task", "exec", "-d", "--exec-id", "dup", &id, "sleep", "1000"]);
+            let kill = c.ctr_cmd(&["task", "kill", "--exec-id", "nope", "-s", "SIGKILL", &id]);
+            let still = c.task_status(&id);
+            c.ctr_cmd(&["task", "kill", "-s", "SIGKILL", &id]).ok();
+            c.wait_status(&id, "STOPPED");
+            c.ctr_cmd(&["task", "delete", &id]).ok();
+            c.ctr_cmd(&["container", "delete", &id]).ok();
+            (
+                first.success(),
+                second.success(),
+                second.stderr.contains("already exists"),
+                kill.success(),
+                kill.stderr.contains("not found"),
+                still,
+            )
+        },
+        |r| assert_eq!(r, &(true, false, true, false, true, "RUNNING".to_string())),
+    );
+    // The shims of the tasks above are gone, and with them their sockets.
+    let left: Vec<_> = fs::read_dir(c.base.join("state/io.containerd.runtime.v2.task").join(NS))
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "bundles left: {left:?}");
+    c.assert_clean();
+    c.stop();
+    drop(runc_default_root);
+}
