@@ -71,3 +71,15 @@ soak:
 	$(call bench_deps,busybox-static)
 	$(CARGO) build --release -p fdbox -p fdbox-bench
 	$(FDBOX_BENCH) soak --fdbox $(BENCH_FDBOX) -n $(SOAK_N)
+
+# VM tests (vm-tests/): the integration tests inside qemu VMs booted from Debian kernels, on a
+# pure cgroup v2 machine. VM_KERNELS selects kernels, e.g. `make vm-test VM_KERNELS=6.1` (default:
+# every kernel in vm-tests/src/kernel.rs); VM_TEST_ARGS passes more options to the runner
+# (`--filter TEXT`, `--accel tcg`, `--timeout SECS`; `--help` lists them).
+VM_KERNELS ?=
+VM_TEST_ARGS ?=
+
+.PHONY: vm-test
+vm-test:
+	vm-tests/install-deps.sh
+	$(CARGO) run -q -p fdbox-vm-tests -- $(if $(strip $(VM_KERNELS)),--kernels "$(VM_KERNELS)") $(VM_TEST_ARGS)
