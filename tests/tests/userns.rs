@@ -95,7 +95,8 @@ fn bad_mappings_are_refused() {
     if !is_fdbox() {
         return skip("error wording is fdbox's");
     }
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         ("overlap", Box::new(|c: &mut Value| {
             c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
             c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 100}, {"containerID": 50, "hostID": 300000, "size": 10}]);
