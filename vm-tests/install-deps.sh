@@ -3,7 +3,8 @@
 # The kernels themselves are not installed: vm-tests fetches them with `apt-get download`.
 set -eu
 
-packages="qemu-system-x86 kmod e2fsprogs busybox-static xz-utils"
+# The last three are the host tools the VMs get (see HOST_PROGRAMS in src/image.rs).
+packages="qemu-system-x86 kmod e2fsprogs busybox-static xz-utils util-linux strace runc"
 missing=""
 for p in $packages; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -63,14 +63,15 @@ fn is_static_elf(path: &Path) -> Result<bool> {
 /// Programs copied from the host into the VM's /bin, with the shared libraries `ldd` lists, in
 /// place of busybox's applets of the same name, as (program, other names for it). The tests
 /// expect a Debian host's tools: dash as /bin/sh (busybox's sh picks an applet by argv[0], which
-/// OCI hooks set freely), util-linux's setpriv/unshare/nsenter, strace. A program the host lacks
-/// is left out (the tests that need it say they skip).
+/// OCI hooks set freely), util-linux's setpriv/unshare/nsenter, strace, and runc (the tests
+/// compare fdbox with it). A program the host lacks is left out (its tests say they skip).
 const HOST_PROGRAMS: &[(&str, &[&str])] = &[
     ("dash", &["sh"]),
     ("setpriv", &[]),
     ("unshare", &[]),
     ("nsenter", &[]),
     ("strace", &[]),
+    ("runc", &[]),
 ];
 
 /// A host program to copy and what it needs.

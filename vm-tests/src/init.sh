@@ -65,9 +65,10 @@ done
 . /fdbox-vm/env
 
 # The scratch disk (ext4) holds the test temp dirs and the workspace's target dir and fixtures;
-# it is mounted where the tests expect the workspace (their paths were fixed at build time).
+# its workspace dir is bind-mounted where the tests expect the workspace (their paths were fixed
+# at build time). A bind, not a symlink: runc refuses a rootfs path that crosses a symlink.
 mount -t ext4 /dev/vda /scratch || fail "mount the scratch disk /dev/vda"
-mkdir -p "${WORKSPACE%/*}" && ln -s /scratch/workspace "$WORKSPACE" || fail "link $WORKSPACE"
+mkdir -p "$WORKSPACE" && mount --bind /scratch/workspace "$WORKSPACE" || fail "bind the workspace at $WORKSPACE"
 ip link set lo up || fail "loopback up"
 hostname fdbox-vm
 

@@ -50,6 +50,8 @@ pub const MODULES: &[(&str, bool)] = &[
     ("crc32c_generic", false),
     ("ext4", true),
     ("overlay", true),
+    // /dev/fuse, which the device tests bind from the host (built into 6.12).
+    ("fuse", false),
 ];
 
 /// A kernel ready to boot.
