@@ -35,7 +35,7 @@ const USAGE: &str = "usage: vm-tests [--kernels LIST] [--accel auto|kvm|tcg] [--
 [--test-timeout SECS] [--jobs N] [--filter TEXT] [--list]
   --kernels LIST      kernels to boot, comma or space separated (default: all; env VM_KERNELS)
   --accel MODE        kvm, tcg, or auto: kvm if a probe guest boots with it (env VM_ACCEL)
-  --timeout SECS      limit for one kernel's whole run (default 1800; env VM_TIMEOUT)
+  --timeout SECS      limit for one kernel's whole run (default 1200; env VM_TIMEOUT)
   --test-timeout SECS limit for one test inside the VM (default 300; env VM_TEST_TIMEOUT)
   --jobs N            tests run at once in a VM (default 3; env VM_JOBS)
   --filter TEXT       only tests whose `<executable> <name>` contains TEXT (env VM_FILTER)
@@ -65,7 +65,7 @@ fn parse_options() -> Result<Option<Options>> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     let mut kernels = env("VM_KERNELS");
     let mut accel = env("VM_ACCEL").unwrap_or_else(|| "auto".into());
-    let mut timeout = env("VM_TIMEOUT").unwrap_or_else(|| "1800".into());
+    let mut timeout = env("VM_TIMEOUT").unwrap_or_else(|| "1200".into());
     let mut test_timeout = env("VM_TEST_TIMEOUT").unwrap_or_else(|| "300".into());
     let mut jobs = env("VM_JOBS").unwrap_or_else(|| "3".into());
     let mut filter = env("VM_FILTER");
