@@ -184,8 +184,9 @@ fn prepare_overlay(entry: &MountEntry, o: &MountOptions, bundle: BorrowedFd<'_>)
                 ctx.set_fd("workdir", w.as_fd())?;
             }
         }
-        // Older kernels: no layer fds (6.12) or no `lowerdir+` (6.1).
-        Err(e) if e.errno() == Some(Errno::INVAL) => {
+        // Older kernels: no layer fds (6.12: EBADF) or no `lowerdir+`
+        // (6.1: EOPNOTSUPP); some report EINVAL.
+        Err(e) if matches!(e.errno(), Some(Errno::INVAL | Errno::BADF | Errno::OPNOTSUPP)) => {
             let path = |fd: &OwnedFd| format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
             let lowers: Vec<String> = lower.iter().map(path).collect();
             ctx.set_string("lowerdir", &lowers.join(":"))?;
@@ -856,7 +857,18 @@ pub fn idmapped_overlay(dir: BorrowedFd<'_>, userns: BorrowedFd<'_>, mountinfo: 
             "lowerdir" => {
                 for l in v.split(':').filter(|l| !l.is_empty()) {
                     let m = layer("lowerdir", l)?;
-                    ctx.set_fd("lowerdir+", m.as_fd())?;
+                    ctx.set_fd("lowerdir+", m.as_fd()).map_err(|e| match e.errno() {
+                        Some(errno @ (Errno::INVAL | Errno::BADF | Errno::OPNOTSUPP)) => Error::Path {
+                            path: "rootfs".into(),
+                            reason: format!(
+                                "an overlay rootfs in a user namespace is rebuilt from idmapped layer mounts, \
+                                 which needs overlayfs to take layers as fds (Linux 6.13+); this kernel refused \
+                                 fsconfig(FSCONFIG_SET_FD, lowerdir+): {}",
+                                crate::describe(errno)
+                            ),
+                        },
+                        _ => e,
+                    })?;
                     keep.push(m);
                     lowers += 1;
                 }
