@@ -51,14 +51,7 @@ FDBOX_BENCH := $(CURDIR)/target/release/fdbox-bench
 # Installs what is missing from the given package list (Debian 12, as root).
 define bench_deps
 	@[ "$$(id -u)" -eq 0 ] || { echo "make $@: run as root (it runs real containers)" >&2; exit 1; }
-	@missing=""; for p in $(1); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "make $@: installing$$missing"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing || \
-		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; }; \
-	fi
+	scripts/apt-install-missing.sh $(1)
 endef
 
 bench:
