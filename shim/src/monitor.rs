@@ -15,6 +15,9 @@
 //!   is held from peek to reap, so the pid cannot change meaning in between;
 //!   helpers are registered under the same lock right after `spawn`, so the
 //!   sweep never takes one for an orphan.
+//! * A process handed over by `fdbox create`/`exec` may die and be
+//!   reparented to us before its pidfd has been received: while a hand-over
+//!   is in progress ([`Monitor::hold`]) no untracked child is reaped.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -59,6 +62,9 @@ struct Registry {
     next: Token,
     entries: HashMap<Token, Entry>,
     by_pid: HashMap<i32, Token>,
+    /// Hand-overs in progress (see [`Monitor::hold`]): while any runs, no
+    /// untracked child is reaped.
+    holds: usize,
 }
 
 struct Inner {
@@ -141,6 +147,17 @@ impl Monitor {
         }
     }
 
+    /// Hold off orphan reaping during a hand-over. `fdbox create`/`exec`
+    /// sends the new process's pidfd and exits; if the process died
+    /// already, it is reparented to us as a zombie at that moment, possibly
+    /// before we have received and tracked its pidfd. Until the guard is
+    /// dropped (after tracking), such a zombie is left alone; dropping the
+    /// last guard sweeps.
+    pub fn hold(&self) -> Hold {
+        self.inner.lock().holds += 1;
+        Hold { inner: self.inner.clone() }
+    }
+
     /// Spawn `cmd` and track it before anything can reap it.
     pub fn spawn(&self, cmd: &mut Command) -> std::io::Result<Helper> {
         let mut reg = self.inner.lock();
@@ -156,6 +173,24 @@ impl Monitor {
         let (tx, rx) = mpsc::channel();
         self.inner.register(&mut reg, pidfd.clone(), Sink::Helper(tx))?;
         Ok(Helper { child, pidfd, exit: rx })
+    }
+}
+
+/// See [`Monitor::hold`].
+pub struct Hold {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        let last = {
+            let mut reg = self.inner.lock();
+            reg.holds -= 1;
+            reg.holds == 0
+        };
+        if last {
+            self.inner.sweep();
+        }
     }
 }
 
@@ -270,6 +305,9 @@ impl Inner {
                         self.reaped(&mut reg, token, code);
                         continue;
                     }
+                    // Not exited after all (another thread of it still runs?):
+                    // nothing to reap now.
+                    Some(Ok(None)) => return,
                     // The entry's pidfd names another (long reaped) process
                     // that had this pid: drop it and reap the child as an orphan.
                     _ => {
@@ -280,6 +318,11 @@ impl Inner {
                         }
                     }
                 }
+            }
+            if reg.holds > 0 {
+                // Possibly a process whose pidfd is on its way to us: the
+                // last hand-over to finish sweeps again.
+                return;
             }
             self.reap_orphan(pid);
         }

@@ -21,7 +21,7 @@ use containerd_shim::api;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{ExitSignal, Flags, TtrpcContext, TtrpcResult};
 use containerd_shim_protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused, TaskResumed, TaskStart,
 };
 use containerd_shim_protos::protobuf::well_known_types::any::Any;
 use containerd_shim_protos::protobuf::{Message, MessageField};
@@ -133,6 +133,9 @@ struct Tasks {
     containers: HashMap<String, Container>,
     /// Monitor token → (container id, exec id).
     tokens: HashMap<Token, (String, String)>,
+    /// Exits of processes tracked but not recorded yet (a container init
+    /// that died while its Create was finishing).
+    early: HashMap<Token, Exit>,
 }
 
 /// State shared by the RPC threads, the exit handler and the hand-off
@@ -161,38 +164,55 @@ impl Shared {
     fn handle_exits(&self, exits: Receiver<Exit>) {
         for exit in exits {
             let mut tasks = self.lock();
-            let Some((cid, exec_id)) = tasks.tokens.remove(&exit.token) else { continue };
-            let Some(c) = tasks.containers.get_mut(&cid) else { continue };
-            let Ok(p) = c.process_mut(&exec_id) else { continue };
-            p.status = ProcStatus::Stopped;
-            p.exit_code = exit.code;
-            p.exited_at = Some(exit.at);
-            p.token = None;
-            let pid = p.pid;
-            if exec_id.is_empty() {
-                c.paused = false;
-                // Execs do not outlive the init (the runc shim kills them
-                // too); in a private pid namespace the kernel already did.
-                for e in c.execs.values().filter(|e| e.status == ProcStatus::Running) {
-                    if let Some(fd) = &e.pidfd {
-                        let _ = fd.signal(libc::SIGKILL as u32);
-                    }
+            self.apply_exit(&mut tasks, exit);
+        }
+    }
+
+    /// Record `token` as (container, exec) and apply an exit that came
+    /// before it was recorded.
+    fn record(&self, tasks: &mut Tasks, token: Token, container: &str, exec_id: &str) {
+        tasks.tokens.insert(token, (container.to_string(), exec_id.to_string()));
+        if let Some(exit) = tasks.early.remove(&token) {
+            self.apply_exit(tasks, exit);
+        }
+    }
+
+    /// A tracked process exited: mark it stopped and publish TaskExit.
+    fn apply_exit(&self, tasks: &mut Tasks, exit: Exit) {
+        let Some((cid, exec_id)) = tasks.tokens.remove(&exit.token) else {
+            tasks.early.insert(exit.token, exit);
+            return;
+        };
+        let Some(c) = tasks.containers.get_mut(&cid) else { return };
+        let Ok(p) = c.process_mut(&exec_id) else { return };
+        p.status = ProcStatus::Stopped;
+        p.exit_code = exit.code;
+        p.exited_at = Some(exit.at);
+        p.token = None;
+        let pid = p.pid;
+        if exec_id.is_empty() {
+            c.paused = false;
+            // Execs do not outlive the init (the runc shim kills them too);
+            // in a private pid namespace the kernel already did.
+            for e in c.execs.values().filter(|e| e.status == ProcStatus::Running) {
+                if let Some(fd) = &e.pidfd {
+                    let _ = fd.signal(libc::SIGKILL as u32);
                 }
             }
-            self.events.send(
-                topics::TASK_EXIT_EVENT_TOPIC,
-                TaskExit {
-                    container_id: cid.clone(),
-                    id: if exec_id.is_empty() { cid.clone() } else { exec_id.clone() },
-                    pid: pid as u32,
-                    exit_status: exit.code,
-                    exited_at: MessageField::some(timestamp(exit.at)),
-                    ..Default::default()
-                },
-            );
-            log::info!("{cid}/{exec_id}: exited with {}", exit.code);
-            self.changed.notify_all();
         }
+        self.events.send(
+            topics::TASK_EXIT_EVENT_TOPIC,
+            TaskExit {
+                container_id: cid.clone(),
+                id: if exec_id.is_empty() { cid.clone() } else { exec_id.clone() },
+                pid: pid as u32,
+                exit_status: exit.code,
+                exited_at: MessageField::some(timestamp(exit.at)),
+                ..Default::default()
+            },
+        );
+        log::info!("{cid}/{exec_id}: exited with {}", exit.code);
+        self.changed.notify_all();
     }
 }
 
@@ -472,8 +492,10 @@ impl TaskService {
     }
 
     /// Run `fdbox ARGS` for a process (create or exec) with its stdio and
-    /// hand-over sockets, and take the process as a pidfd.
-    fn hand_over(&self, fdbox: &Fdbox, bundle: &Path, tag: &str, io: &IoSpec, mut args: Vec<OsString>, id: &str) -> Result<(Pidfd, ProcessIo)> {
+    /// hand-over sockets, take the process as a pidfd and track it. Orphan
+    /// reaping is held off until it is tracked (see [`Monitor::hold`]).
+    fn hand_over(&self, fdbox: &Fdbox, bundle: &Path, tag: &str, io: &IoSpec, mut args: Vec<OsString>, id: &str) -> Result<(Arc<Pidfd>, Token, ProcessIo)> {
+        let _hold = self.shared.monitor.hold();
         let sockets = HandoverSockets::new(bundle, tag, io.terminal)?;
         let (pio, stdio) = if io.terminal { (None, HelperStdio::null()) } else {
             let (p, s) = ProcessIo::pipes(io)?;
@@ -500,7 +522,9 @@ impl TaskService {
             (None, Some(master)) => ProcessIo::console(io, master)?,
             (None, None) => return Err(Error::Internal("process.terminal is set but fdbox sent no pty master".into())),
         };
-        Ok((pidfd, io))
+        let pidfd = Arc::new(pidfd);
+        let token = self.shared.monitor.track(pidfd.clone()).sys("epoll_ctl", || format!("pidfd of {id}"))?;
+        Ok((pidfd, token, io))
     }
 
     fn create(&self, req: api::CreateTaskRequest) -> Result<api::CreateTaskResponse> {
@@ -549,8 +573,15 @@ impl TaskService {
         if opts.no_new_keyring {
             args.push("--no-new-keyring".into());
         }
-        let (pidfd, pio) = self.hand_over(&fdbox, &bundle, "init", &io, args, &id).map_err(unmount)?;
-        let pidfd = Arc::new(pidfd);
+        let (pidfd, token, pio) = match self.hand_over(&fdbox, &bundle, "init", &io, args, &id) {
+            Ok(r) => r,
+            Err(e) => {
+                // fdbox removes what it made on failure; a state dir left by
+                // a failure after its hand-over (tracking) is removed here.
+                let _ = fdbox.check(Some(&bundle.join(LOG_NAME)), &args!["delete", "--force", &id]);
+                return Err(unmount(e));
+            }
+        };
         let pid = pidfd.pid();
 
         let server = handoff::Server::start(&bundle, &id, self.shared.clone());
@@ -563,19 +594,6 @@ impl TaskService {
         };
 
         let mut tasks = self.lock();
-        // Tracked and recorded under the lock: an exit right now is
-        // handled after the task exists.
-        let token = self.shared.monitor.track(pidfd.clone()).sys("epoll_ctl", || format!("pidfd of {id}"));
-        let token = match token {
-            Ok(t) => t,
-            Err(e) => {
-                drop(tasks);
-                let _ = pidfd.signal(libc::SIGKILL as u32);
-                let _ = fdbox.check(Some(&bundle.join(LOG_NAME)), &args!["delete", "--force", &id]);
-                return Err(unmount(e));
-            }
-        };
-        tasks.tokens.insert(token, (id.clone(), String::new()));
         let mut init = Proc::new("", io.clone());
         init.io = Some(pio);
         init.pid = pid;
@@ -594,6 +612,7 @@ impl TaskService {
                 handoff: server,
             },
         );
+        let tasks = &mut *tasks;
         self.shared.events.send(
             topics::TASK_CREATE_EVENT_TOPIC,
             TaskCreate {
@@ -612,6 +631,8 @@ impl TaskService {
                 ..Default::default()
             },
         );
+        // After TaskCreate: an init that died already gets its TaskExit now.
+        self.shared.record(tasks, token, &id, "");
         log::info!("{id}: created, init pid {pid}");
         Ok(api::CreateTaskResponse { pid: pid as u32, ..Default::default() })
     }
@@ -629,6 +650,9 @@ impl TaskService {
             c.init.status = ProcStatus::Running;
             let pid = c.init.pid;
             self.shared.events.send(topics::TASK_START_EVENT_TOPIC, TaskStart { container_id: req.id.clone(), pid: pid as u32, ..Default::default() });
+            if let Err(e) = watch_oom(&c.fdbox, &req.id, &self.shared.events) {
+                log::warn!("{}: no OOM events: {e}", req.id);
+            }
             return Ok(api::StartResponse { pid: pid as u32, ..Default::default() });
         }
         // An exec: `fdbox exec --detach` starts it and hands it over.
@@ -646,16 +670,7 @@ impl TaskService {
         let args = args!["exec", "--process", &spec_path, "--detach"].to_vec();
         let result = self.hand_over(&fdbox, &bundle, &format!("exec-{n}"), &p.io_spec, args, &req.id);
         let _ = std::fs::remove_file(&spec_path);
-        let (pidfd, pio) = result?;
-        let pidfd = Arc::new(pidfd);
-        let token = self.shared.monitor.track(pidfd.clone()).sys("epoll_ctl", || format!("pidfd of exec {}", req.exec_id));
-        let token = match token {
-            Ok(t) => t,
-            Err(e) => {
-                let _ = pidfd.signal(libc::SIGKILL as u32);
-                return Err(e);
-            }
-        };
+        let (pidfd, token, pio) = result?;
         p.pid = pidfd.pid();
         p.pidfd = Some(pidfd);
         p.io = Some(pio);
@@ -663,11 +678,12 @@ impl TaskService {
         p.status = ProcStatus::Running;
         p.process_json = None;
         let pid = p.pid;
-        tasks.tokens.insert(token, (req.id.clone(), req.exec_id.clone()));
         self.shared.events.send(
             topics::TASK_EXEC_STARTED_EVENT_TOPIC,
             TaskExecStarted { container_id: req.id.clone(), exec_id: req.exec_id.clone(), pid: pid as u32, ..Default::default() },
         );
+        // After TaskExecStarted: an exec that is done already gets its TaskExit now.
+        self.shared.record(tasks, token, &req.id, &req.exec_id);
         Ok(api::StartResponse { pid: pid as u32, ..Default::default() })
     }
 
@@ -680,6 +696,8 @@ impl TaskService {
                 return Err(Error::FailedPrecondition(format!("exec {:?} is running: kill it before deleting it", req.exec_id)));
             }
             let Some(mut p) = c.execs.remove(&req.exec_id) else { return Err(not_found(&req.exec_id)) };
+            // Waiters of a deleted process get NotFound.
+            self.shared.changed.notify_all();
             drop(tasks);
             if let Some(io) = p.io.as_mut() {
                 io.finish(IO_DRAIN);
@@ -726,6 +744,8 @@ impl TaskService {
             tasks.tokens.remove(&t);
             self.shared.monitor.forget(t);
         }
+        // Waiters of the deleted task's processes get NotFound.
+        self.shared.changed.notify_all();
         drop(tasks);
 
         let mut errors = Vec::new();
@@ -938,6 +958,36 @@ impl TaskService {
     }
 }
 
+/// TaskOOM: `fdbox events` (runc's `events`) prints an `oom` line whenever
+/// the kernel OOM-kills in the container's cgroup, and ends with the
+/// container. Its periodic stats are not wanted, hence the long interval.
+fn watch_oom(fdbox: &Fdbox, id: &str, events: &Events) -> Result<()> {
+    if !fdbox.supports("events", &["--interval"]) {
+        return Err(fdbox.missing("events"));
+    }
+    let stdio = HelperStdio { stdin: std::process::Stdio::null(), stdout: std::process::Stdio::piped(), stderr: std::process::Stdio::null() };
+    let mut helper = fdbox.spawn(None, &args!["events", "--interval", "8760h", id], stdio)?;
+    let stdout = helper.child.stdout.take().ok_or_else(|| Error::Internal("fdbox events has no stdout".into()))?;
+    let (events, id) = (events.clone(), id.to_string());
+    std::thread::Builder::new()
+        .name("oom".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
+                let oom = serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["type"] == "oom");
+                if oom {
+                    log::info!("{id}: OOM kill in the container");
+                    events.send(topics::TASK_OOM_EVENT_TOPIC, TaskOOM { container_id: id.clone(), ..Default::default() });
+                }
+            }
+            // The monitor reaps it; its exit code does not matter.
+            helper.wait();
+        })
+        .map_err(|e| Error::Internal(format!("starting the OOM watcher: {e}")))?;
+    Ok(())
+}
+
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("task {id:?} does not exist"))
 }
@@ -1038,8 +1088,8 @@ impl containerd_shim::Task for TaskService {
         })
     }
 
-    fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
-        if !self.lock().containers.is_empty() {
+    fn shutdown(&self, _ctx: &TtrpcContext, req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        if !req.now && !self.lock().containers.is_empty() {
             return Ok(api::Empty::default());
         }
         // The last events (TaskDelete) must reach containerd before we go.

@@ -739,3 +739,87 @@ fn bad_input_is_refused_and_leaves_nothing() {
     c.stop();
     drop(runc_default_root);
 }
+
+/// The task events containerd gets from the shim (`ctr events`), in order, the same as from
+/// the runc shim: create → start → exit → delete for a task; exec-added → exec-started → exit
+/// for an exec; paused / resumed; and oom when the kernel OOM-kills in the container.
+#[test]
+fn task_events_in_containerd_order() {
+    let Some(env) = Env::new("shim-events") else { return };
+    let Some(mut c) = Containerd::start(&env) else { return };
+    let mut events_cmd = c.command(&["events"]);
+    events_cmd.stdin(std::process::Stdio::null());
+    let watcher = env.spawn_tool(events_cmd);
+    // ctr events subscribes asynchronously: wait until it sees an event of ours.
+    wait_until(Duration::from_secs(30), "ctr events to subscribe", || {
+        c.ctr_cmd(&["image", "label", IMAGE, "subscribed=yes"]);
+        watcher.stdout().contains("/images/update").then_some(())
+    });
+    // The /tasks/ topics of one container, in the order ctr saw them.
+    let topics_of = |id: &str| -> Vec<String> {
+        let needle = format!("\"container_id\":\"{id}\"");
+        watcher
+            .stdout()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .filter_map(|l| l.split_whitespace().find(|w| w.starts_with("/tasks/")).map(str::to_string))
+            .collect()
+    };
+    let wait_topic = |id: &str, topic: &str, n: usize| {
+        wait_until(Duration::from_secs(30), &format!("{n} {topic} event(s) of {id}"), || {
+            (topics_of(id).iter().filter(|t| *t == topic).count() >= n).then_some(())
+        })
+    };
+
+    compare(
+        &c,
+        "the events of a task's life",
+        |rt| {
+            let id = format!("{}-ev", rt.tag);
+            c.run(rt, &["-d"], &id, &["sleep", "1000"]).ok();
+            c.ctr_cmd(&["task", "exec", "--exec-id", "e1", &id, "sh", "-c", "exit 2"]);
+            c.ctr_cmd(&["task", "pause", &id]).ok();
+            c.ctr_cmd(&["task", "resume", &id]).ok();
+            c.ctr_cmd(&["task", "kill", "-s", "SIGKILL", &id]).ok();
+            c.wait_status(&id, "STOPPED");
+            c.ctr_cmd(&["task", "delete", &id]);
+            c.ctr_cmd(&["container", "delete", &id]).ok();
+            wait_topic(&id, "/tasks/delete", 1);
+            topics_of(&id)
+        },
+        |t| {
+            assert_eq!(
+                t,
+                &[
+                    "/tasks/create",
+                    "/tasks/start",
+                    "/tasks/exec-added",
+                    "/tasks/exec-started",
+                    "/tasks/exit",
+                    "/tasks/paused",
+                    "/tasks/resumed",
+                    "/tasks/exit",
+                    "/tasks/delete"
+                ]
+            )
+        },
+    );
+    compare(
+        &c,
+        "an OOM kill in the container",
+        |rt| {
+            let id = format!("{}-oom", rt.tag);
+            // 32 MiB for the container; dd's 128 MiB buffer is OOM-killed, the init goes on.
+            let out = c.run(rt, &["--rm", "--memory-limit", "33554432"], &id, &["sh", "-c", "dd if=/dev/zero of=/dev/null bs=128M count=1 2>/dev/null; echo dd:$?"]);
+            wait_topic(&id, "/tasks/delete", 1);
+            let topics = topics_of(&id);
+            let oom = topics.iter().position(|t| t == "/tasks/oom");
+            let exit = topics.iter().position(|t| t == "/tasks/exit");
+            (out.code(), out.stdout.trim().to_string(), oom.is_some(), exit.is_some())
+        },
+        |r| assert_eq!(r, &(0, "dd:137".to_string(), true, true), "(exit code, stdout, an oom event, an exit event)"),
+    );
+    drop(watcher);
+    c.assert_clean();
+    c.stop();
+}
