@@ -54,7 +54,15 @@ impl MountEntry {
     /// host paths) and overlays (their layers are host paths, relative ones
     /// relative to the bundle).
     pub fn is_host_side(&self) -> Result<bool> {
-        Ok(self.parsed()?.bind || self.typ.as_deref() == Some("overlay"))
+        let o = self.parsed()?;
+        Ok(o.bind || self.typ.as_deref() == Some("overlay") || self.is_idmapped_tmpfs(&o))
+    }
+
+    /// A tmpfs with `idmap`/`ridmap`: made on the host side so that it can
+    /// be idmapped (an idmap needs a mount not yet attached, owned by a
+    /// user namespace the runtime is privileged over).
+    fn is_idmapped_tmpfs(&self, o: &MountOptions) -> bool {
+        !o.bind && o.idmap.is_some() && self.typ.as_deref() == Some("tmpfs")
     }
 
     /// Whether the host side must prepare this mount (a bind).
@@ -85,6 +93,8 @@ pub fn prepare_host_side(entry: &MountEntry, bundle: BorrowedFd<'_>) -> Result<O
         prepare_bind(entry, bundle).map(Some)
     } else if entry.typ.as_deref() == Some("overlay") {
         prepare_overlay(entry, &o, bundle).map(Some)
+    } else if entry.is_idmapped_tmpfs(&o) {
+        new_filesystem(entry, "tmpfs", &o).map(Some)
     } else {
         Ok(None)
     }
@@ -366,8 +376,8 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if fstype.is_empty() || fstype == "none" {
         return Err(Error::Path { path: dest.into(), reason: "mount has no type and is not a bind mount".into() });
     }
-    if o.idmap.is_some() {
-        return Err(Error::Option { dest: dest.into(), option: "idmap".into(), reason: "supported on bind mounts only" });
+    if o.idmap.is_some() && prepared.is_none() {
+        return Err(Error::Option { dest: dest.into(), option: "idmap".into(), reason: "supported on bind and tmpfs mounts only" });
     }
     let pure_v2 = cgroups.iter().any(|h| h.name.is_empty() && h.fstype == "cgroup2");
     if fstype == "cgroup" && !pure_v2 {
@@ -980,4 +990,27 @@ mod overlay_tests {
         assert_eq!(common_parent("/a/upper", "/b/work"), "/");
         assert_eq!(common_parent("/t/up", "/t/upper2"), "/t");
     }
+}
+
+/// The name of the filesystem a mount fd is on (`fstatfs` magic), for
+/// errors such as "the kernel cannot idmap a tmpfs mount".
+pub fn fs_type_name(fd: BorrowedFd<'_>) -> String {
+    let Ok(st) = rustix::fs::fstatfs(fd) else { return "unknown".into() };
+    let name = match st.f_type as i64 {
+        0x0102_1994 => "tmpfs",
+        0xEF53 => "ext4",
+        0x794c_7630 => "overlay",
+        0x9fa0 => "proc",
+        0x6265_6572 => "sysfs",
+        0x5846_5342 => "xfs",
+        0x9123_683E => "btrfs",
+        0x6367_7270 => "cgroup2",
+        0x27e0eb => "cgroup",
+        0x1cd1 => "devpts",
+        0x1980_0202 => "mqueue",
+        0x6573_5546 => "fuse",
+        0x858458f6 => "ramfs",
+        other => return format!("filesystem 0x{other:x}"),
+    };
+    name.into()
 }

@@ -105,11 +105,18 @@ fn bad_mappings_are_refused() {
         ("no mappings", Box::new(|c: &mut Value| {
             c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
         })),
+        // procfs cannot be idmapped: the error names the filesystem and errno.
+        ("cannot idmap this proc mount: mount_setattr", Box::new(|c: &mut Value| {
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/p", "type": "bind", "source": "/proc/sys", "options": ["rbind", "idmap"]}));
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
+        })),
         ("without a new user namespace", Box::new(|c: &mut Value| {
             c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 10}]);
         })),
-        ("bind mounts only", Box::new(|c: &mut Value| {
-            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}));
+        ("bind and tmpfs mounts only", Box::new(|c: &mut Value| {
+            c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/q", "type": "mqueue", "source": "mqueue", "options": ["idmap"]}));
             c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
             c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
             c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
@@ -190,6 +197,34 @@ fn mount_with_its_own_mappings() {
     let c = env.container("m");
     let out = c.run(&[]).ok();
     assert_eq!(out.stdout.trim(), "1234:4321", "{out}");
+    drop(c);
+    env.assert_clean();
+}
+
+/// A tmpfs with `idmap` in a user namespace container: made and idmapped on
+/// the host side, owned by host root on the tmpfs yet container root's
+/// inside, and writable by it.
+#[test]
+fn idmapped_tmpfs() {
+    let Some(env) = Env::new("userns-tmpfs") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1 has no idmapped mounts");
+    }
+    with_userns(&env);
+    env.edit(|c| {
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap", "mode=0755", "size=1m"]
+        }));
+    });
+    env.sh("stat -c '%u:%g %a' /t; touch /t/x && stat -c %u /t/x");
+    let c = env.container("t");
+    let out = c.run(&[]);
+    if !out.success() && out.stderr.contains("cannot idmap this tmpfs mount") {
+        return skip("kernel cannot idmap tmpfs (Linux 6.3+)");
+    }
+    let out = out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines, ["0:0 755", "0"], "{out}");
     drop(c);
     env.assert_clean();
 }

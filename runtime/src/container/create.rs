@@ -507,7 +507,7 @@ fn idmap_binds(spec: &oci_spec::runtime::Spec, mounts: &[(MountEntry, Option<fdb
     for ((entry, prepared), m) in mounts.iter().zip(oci) {
         let Some(recursive) = entry.parsed()?.idmap else { continue };
         let Some(mount) = prepared else {
-            return Err(Error::Config(format!("mount {}: idmap is supported on bind mounts only", entry.destination)));
+            return Err(Error::Config(format!("mount {}: idmap is supported on bind and tmpfs mounts only", entry.destination)));
         };
         let (uid, gid) = (crate::spec::id_maps(m.uid_mappings()), crate::spec::id_maps(m.gid_mappings()));
         let own;
@@ -520,7 +520,13 @@ fn idmap_binds(spec: &oci_spec::runtime::Spec, mounts: &[(MountEntry, Option<fdb
             container.ok_or_else(|| Error::Config(format!(
                 "mount {}: idmap needs uidMappings/gidMappings on the mount or a user namespace", entry.destination)))?
         };
-        mount.idmap(userns.as_fd(), recursive).map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?;
+        mount.idmap(userns.as_fd(), recursive).map_err(|e| {
+            Error::Config(format!(
+                "mount {}: the kernel cannot idmap this {} mount: {e}",
+                entry.destination,
+                rootfs::fs_type_name(mount.as_fd())
+            ))
+        })?;
     }
     Ok(())
 }
