@@ -117,10 +117,17 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 }
 
 /// An OCI image layout tarball (what `ctr image import` reads) of the busybox rootfs, named
-/// `name` (`io.containerd.image.name`), built offline in `work`: one uncompressed layer, a config
-/// with `PATH=/bin` and `sh` as the command, a manifest and an index, each stored under its
-/// sha256 digest.
+/// `name` (`io.containerd.image.name`), built offline in `work`, with `sh` as its command: see
+/// [`busybox_oci_images`].
 pub fn busybox_oci_image(work: &Path, name: &str) -> io::Result<PathBuf> {
+    busybox_oci_images(work, &[(name, &["sh"])])
+}
+
+/// An OCI image layout tarball of several images of the busybox rootfs, each `(name, command)`,
+/// built offline in `work`: one uncompressed layer that they share, and per image a config with
+/// `PATH=/bin` and that command, a manifest, and an entry in the index named by the
+/// `io.containerd.image.name` annotation; every blob stored under its sha256 digest.
+pub fn busybox_oci_images(work: &Path, images: &[(&str, &[&str])]) -> io::Result<PathBuf> {
     let layout = work.join("oci-layout-dir");
     let blobs = layout.join("blobs/sha256");
     fs::create_dir_all(&blobs)?;
@@ -133,34 +140,35 @@ pub fn busybox_oci_image(work: &Path, name: &str) -> io::Result<PathBuf> {
     let layer = work.join("layer.tar");
     busybox_rootfs_tar(&layer)?;
     let (layer_digest, layer_size) = add_blob(&layer)?;
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
-        // An uncompressed layer's diff id is its digest.
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]}
-    });
-    let config_path = work.join("config.json");
-    fs::write(&config_path, config.to_string())?;
-    let (config_digest, config_size) = add_blob(&config_path)?;
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_digest}"), "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_digest}"), "size": layer_size}]
-    });
-    let manifest_path = work.join("manifest.json");
-    fs::write(&manifest_path, manifest.to_string())?;
-    let (manifest_digest, manifest_size) = add_blob(&manifest_path)?;
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
+    let mut manifests = vec![];
+    for (i, (name, cmd)) in images.iter().enumerate() {
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {"Env": ["PATH=/bin"], "Cmd": cmd},
+            // An uncompressed layer's diff id is its digest.
+            "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_digest}")]}
+        });
+        let config_path = work.join("config.json");
+        fs::write(&config_path, config.to_string())?;
+        let (config_digest, config_size) = add_blob(&config_path)?;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_digest}"), "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_digest}"), "size": layer_size}]
+        });
+        let manifest_path = work.join("manifest.json");
+        fs::write(&manifest_path, manifest.to_string())?;
+        let (manifest_digest, manifest_size) = add_blob(&manifest_path)?;
+        manifests.push(serde_json::json!({
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "digest": format!("sha256:{manifest_digest}"),
             "size": manifest_size,
-            "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "test"}
-        }]
-    });
+            "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": format!("test{i}")}
+        }));
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
     fs::write(layout.join("index.json"), index.to_string())?;
     fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)?;
     let tarball = work.join("image.tar");
@@ -291,4 +299,130 @@ pub fn runtimes_under_test() -> Option<(PathBuf, PathBuf)> {
     let under_test = crate::runtime().bin.clone();
     let under_test = fs::canonicalize(&under_test).unwrap_or(under_test);
     Some((under_test, runc))
+}
+
+/// A containerd (Debian's 1.6) of the test's own: its socket, root, state and `opt` plugin dirs
+/// in `base`, the test's mark in its environment (so in its shims' too), started by
+/// [`ContainerdDaemon::start`] and stopped by its pid ([`ContainerdDaemon::stop`], or on drop).
+/// containerd 1.6 always puts shim sockets in `/run/containerd/s`: that directory (and
+/// `/run/containerd`) is removed again if it did not exist before.
+pub struct ContainerdDaemon<'e> {
+    pub env: &'e Env,
+    pub base: PathBuf,
+    /// The gRPC socket.
+    pub socket: PathBuf,
+    pub ctr: PathBuf,
+    daemon: Option<Proc>,
+    _host_dirs: HostDirs,
+}
+
+/// How long a `ctr` command may take.
+pub const CTR_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl<'e> ContainerdDaemon<'e> {
+    /// Start containerd with the config of [`containerd_config`] plus `extra` (more TOML,
+    /// appended) and `envs` added to its environment, and wait until it answers. `None` after
+    /// a visible skip if containerd or ctr is not installed (outside CI).
+    pub fn start(env: &'e Env, base: PathBuf, cri: bool, extra: &str, envs: &[(&str, &std::ffi::OsStr)]) -> Option<Self> {
+        let containerd = require_tool("containerd", "containerd")?;
+        let ctr = require_tool("ctr", "containerd")?;
+        fs::create_dir_all(&base).expect("mkdir containerd base");
+        let config = base.join("config.toml");
+        fs::write(&config, containerd_config(&base, cri) + extra).expect("write config.toml");
+        let host_dirs = HostDirs::hold(&["/run/containerd/s", "/run/containerd"]);
+        let mut cmd = Command::new(containerd);
+        cmd.arg("--config").arg(&config);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let daemon = env.spawn_tool(cmd);
+        let mut d = ContainerdDaemon { env, socket: base.join("containerd.sock"), base, ctr, daemon: Some(daemon), _host_dirs: host_dirs };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if d.ctr_cmd("default", &["version"]).success() {
+                break;
+            }
+            let daemon = d.daemon.as_mut().expect("daemon");
+            assert!(!daemon.has_exited(), "containerd exited at start:\n{}", daemon.stderr());
+            assert!(std::time::Instant::now() < deadline, "containerd did not answer within 30s:\n{}", daemon.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(d)
+    }
+
+    /// `ctr --address <socket> --namespace <namespace>`, arguments to be added.
+    pub fn ctr(&self, namespace: &str) -> Command {
+        let mut cmd = Command::new(&self.ctr);
+        cmd.arg("--address").arg(&self.socket).args(["--namespace", namespace]);
+        cmd
+    }
+
+    /// Run `ctr … <args>` in `namespace` to its end.
+    #[track_caller]
+    pub fn ctr_cmd(&self, namespace: &str, args: &[&str]) -> Output {
+        let mut cmd = self.ctr(namespace);
+        cmd.args(args);
+        self.env.run_tool(cmd, CTR_TIMEOUT)
+    }
+
+    /// containerd's pid (0 once stopped).
+    pub fn pid(&self) -> i32 {
+        self.daemon.as_ref().map(Proc::pid).unwrap_or(0)
+    }
+
+    /// Whether containerd is still running (started, not stopped, not exited).
+    pub fn is_running(&mut self) -> bool {
+        self.daemon.as_mut().is_some_and(|d| !d.has_exited())
+    }
+
+    /// What containerd wrote to its stderr (its log) so far.
+    pub fn log(&self) -> String {
+        self.daemon.as_ref().map(Proc::stderr).unwrap_or_default()
+    }
+
+    /// Stop containerd (SIGTERM to its pid, which this test started) and wait for it.
+    pub fn stop(&mut self) {
+        if let Some(mut daemon) = self.daemon.take() {
+            if !daemon.has_exited() {
+                daemon.signal(rustix::process::Signal::TERM);
+            }
+            let _ = daemon.wait_timeout(Duration::from_secs(20));
+        }
+    }
+}
+
+impl Drop for ContainerdDaemon<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// containerd's config for a test: socket, root, state and the `opt` plugin's dir in `base`,
+/// no debug or metrics listener, the snapshotters this host cannot have off; the CRI plugin off
+/// unless `cri` (its own section then comes from the caller).
+pub fn containerd_config(base: &Path, cri: bool) -> String {
+    let b = base.display();
+    let cri_off = if cri { "" } else { "\"io.containerd.grpc.v1.cri\", " };
+    format!(
+        r#"version = 2
+root = "{b}/root"
+state = "{b}/state"
+disabled_plugins = [{cri_off}"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+
+[grpc]
+  address = "{b}/containerd.sock"
+
+[ttrpc]
+  address = "{b}/containerd.sock.ttrpc"
+
+[debug]
+  address = ""
+
+[metrics]
+  address = ""
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{b}/opt"
+"#
+    )
 }

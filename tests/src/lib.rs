@@ -725,6 +725,12 @@ impl Env {
         Some(env)
     }
 
+    /// The mark in the environment of this test's processes (the value of [`MARK_VAR`]), for a
+    /// client that sets a container's environment itself.
+    pub fn mark(&self) -> &str {
+        &self.mark
+    }
+
     // --- config editing -----------------------------------------------------------------
 
     /// Edit the config that the next create/run writes to `config.json`.

@@ -3,19 +3,18 @@
 //! --runc-binary`, the client side of the same option CRI sets from config.toml). Every scenario
 //! runs again with runc in the same test and the two are compared.
 //!
-//! Each test starts its own containerd on its own socket, root and state dirs in the test's dir
-//! (its `opt` plugin's dir too, and the CRI plugin off), imports a busybox image built offline
+//! Each test starts its own containerd ([`ContainerdDaemon`]: its own socket, root and state dirs
+//! in the test's dir, its `opt` plugin's dir too, and the CRI plugin off), imports a busybox image built offline
 //! (an OCI layout tarball), and stops containerd by its pid at the end. Containers get their
 //! cgroups below `/fdbox-test/<test>` (`ctr run --cgroup`) and the runtime its state root in the
-//! test's dir (`--runc-root`). containerd 1.6 always puts shim sockets in `/run/containerd/s`;
-//! that directory is removed again if it did not exist before.
+//! test's dir (`--runc-root`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fdbox_tests::clients::{busybox_oci_image, require_tool, runtimes_under_test, CgroupSubtree, HostDirs};
+use fdbox_tests::clients::{busybox_oci_image, require_tool, runtimes_under_test, CgroupSubtree, ContainerdDaemon};
 use fdbox_tests::*;
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -30,48 +29,21 @@ struct Rt<'a> {
 
 struct Containerd<'e> {
     env: &'e Env,
-    ctr: PathBuf,
     base: PathBuf,
-    daemon: Option<Proc>,
+    daemon: ContainerdDaemon<'e>,
     cgroup: CgroupSubtree,
     under_test: PathBuf,
     runc: PathBuf,
-    _host_dirs: HostDirs,
 }
 
 impl<'e> Containerd<'e> {
     fn start(env: &'e Env) -> Option<Self> {
-        let containerd = require_tool("containerd", "containerd")?;
-        let ctr = require_tool("ctr", "containerd")?;
         require_tool("containerd-shim-runc-v2", "containerd")?;
         require_tool("script", "bsdutils")?;
         let (under_test, runc) = runtimes_under_test()?;
         let base = env.subdir("c");
-        fs::write(base.join("config.toml"), config_toml(&base)).expect("write config.toml");
-        let host_dirs = HostDirs::hold(&["/run/containerd/s", "/run/containerd"]);
-        let mut cmd = Command::new(containerd);
-        cmd.arg("--config").arg(base.join("config.toml"));
-        let daemon = env.spawn_tool(cmd);
-        let mut c = Containerd {
-            env,
-            ctr,
-            cgroup: CgroupSubtree::new(&env.id("ctrd")),
-            base,
-            daemon: Some(daemon),
-            under_test,
-            runc,
-            _host_dirs: host_dirs,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if c.ctr_cmd(&["version"]).success() {
-                break;
-            }
-            let daemon = c.daemon.as_mut().expect("daemon");
-            assert!(!daemon.has_exited(), "containerd exited at start:\n{}", daemon.stderr());
-            assert!(Instant::now() < deadline, "containerd did not answer within 30s:\n{}", daemon.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let daemon = ContainerdDaemon::start(env, base.clone(), false, "", &[])?;
+        let c = Containerd { env, cgroup: CgroupSubtree::new(&env.id("ctrd")), base, daemon, under_test, runc };
         let image = busybox_oci_image(&c.base, IMAGE).expect("building the OCI image tarball");
         c.ctr_cmd(&["image", "import", image.to_str().unwrap()]).ok();
         Some(c)
@@ -86,8 +58,7 @@ impl<'e> Containerd<'e> {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.ctr);
-        cmd.arg("--address").arg(self.base.join("containerd.sock")).args(["--namespace", NS]);
+        let mut cmd = self.daemon.ctr(NS);
         // `task exec` makes FIFOs for the process's stdio: in the test's dir, not ctr's
         // default /run/containerd/fifo.
         if args.starts_with(&["task", "exec"]) {
@@ -181,7 +152,7 @@ impl<'e> Containerd<'e> {
             let left: Vec<_> = fs::read_dir(&root).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
             assert!(left.is_empty(), "runtime state left in {}: {left:?}", root.display());
         }
-        let daemon_pid = self.daemon.as_ref().map(Proc::pid).unwrap_or(0);
+        let daemon_pid = self.daemon.pid();
         wait_until(Duration::from_secs(10), "the shims and the containers to be gone", || {
             let shims: Vec<i32> = self.env.pids_mentioning_dir().into_iter().filter(|p| *p != daemon_pid).collect();
             (shims.is_empty() && self.cgroup.pids().is_empty()).then_some(())
@@ -193,21 +164,15 @@ impl<'e> Containerd<'e> {
         assert!(left.is_empty(), "cgroups that could not be removed: {left:?}");
     }
 
-    /// Stop containerd (SIGTERM to its pid, which this test started) and wait for it.
     fn stop(&mut self) {
-        if let Some(mut daemon) = self.daemon.take() {
-            if !daemon.has_exited() {
-                daemon.signal(rustix::process::Signal::TERM);
-            }
-            let _ = daemon.wait_timeout(Duration::from_secs(20));
-        }
+        self.daemon.stop();
     }
 }
 
 impl Drop for Containerd<'_> {
     fn drop(&mut self) {
         // After a failure: take down what the test left, then containerd.
-        if self.daemon.is_some() {
+        if self.daemon.is_running() {
             let out = self.ctr_cmd(&["task", "ls", "-q"]);
             for id in out.stdout.split_whitespace() {
                 let _ = self.ctr_cmd(&["task", "kill", "-a", "-s", "SIGKILL", id]);
@@ -221,32 +186,6 @@ impl Drop for Containerd<'_> {
         }
         self.stop();
     }
-}
-
-fn config_toml(base: &Path) -> String {
-    let b = base.display();
-    format!(
-        r#"version = 2
-root = "{b}/root"
-state = "{b}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-
-[grpc]
-  address = "{b}/containerd.sock"
-
-[ttrpc]
-  address = "{b}/containerd.sock.ttrpc"
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{b}/opt"
-"#
-    )
 }
 
 fn shell_quote(s: &str) -> String {
