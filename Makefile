@@ -76,3 +76,23 @@ VM_TEST_ARGS ?=
 vm-test:
 	vm-tests/install-deps.sh
 	$(CARGO) run -q -p fdbox-vm-tests -- $(if $(strip $(VM_KERNELS)),--kernels "$(VM_KERNELS)") $(VM_TEST_ARGS)
+
+# Kubernetes through CRI (issue 11): containerd 1.6's CRI plugin with the runtime handlers runc,
+# fdbox-runc-shim and fdbox, driven with the kubelet's calls (cri-test/, see docs/kubernetes.md).
+# Runs that scenario alone (`make test` runs it too) and ends with a plain `N passed, M failed`.
+.PHONY: cri-test
+cri-test:
+	@[ "$$(id -u)" -eq 0 ] || { echo "make cri-test: run as root (it runs real containers)" >&2; exit 1; }
+	scripts/install-test-deps.sh
+	$(CARGO) build -p fdbox -p fdbox-shim
+	@mkdir -p target; rm -f target/cri-test.rc; \
+	{ $(CARGO) test -p fdbox-cri-test --test cri -- --nocapture --test-threads=1 2>&1; echo $$? > target/cri-test.rc; } \
+		| tee target/cri-test.log; \
+	rc=$$(cat target/cri-test.rc 2>/dev/null || echo 1); \
+	set -- $$(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($$(i+1) ~ /^passed/) p += $$i; if ($$(i+1) ~ /^failed/) f += $$i } } \
+		/^skipped:/ { s++ } END { print p + 0, f + 0, s + 0 }' target/cri-test.log); \
+	passed=$$1; failed=$$2; skipped=$$3; \
+	[ "$$rc" -ne 0 ] && [ "$$failed" -eq 0 ] && failed=1; \
+	passed=$$((passed > skipped ? passed - skipped : 0)); \
+	echo "$$passed passed, $$failed failed, $$skipped skipped"; \
+	exit $$rc
