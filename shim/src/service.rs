@@ -785,12 +785,24 @@ impl TaskService {
         let tasks = self.lock();
         let c = tasks.containers.get(&req.id).ok_or_else(|| not_found(&req.id))?;
         if req.all && req.exec_id.is_empty() {
+            // As the runc shim: killing a task whose init has exited is
+            // NotFound ("process already finished"), which containerd (CRI's
+            // task-exit handling, task delete) takes as done, not as a failure
+            // to retry forever.
+            if c.init.status == ProcStatus::Stopped {
+                return Err(Error::NotFound(format!("task {:?}: process already finished", req.id)));
+            }
             if !c.fdbox.supports("kill", &["--all"]) {
                 return Err(c.fdbox.missing("kill --all"));
             }
             let sig = req.signal.to_string();
-            c.fdbox.check(Some(&c.log()), &args!["kill", "--all", &req.id, sig])?;
-            return Ok(());
+            return match c.fdbox.check(Some(&c.log()), &args!["kill", "--all", &req.id, sig]) {
+                // The init exited between our check and fdbox's.
+                Err(e) if e.to_string().contains("not running") => {
+                    Err(Error::NotFound(format!("task {:?}: process already finished", req.id)))
+                }
+                other => other.map(drop),
+            };
         }
         let p = c.process(&req.exec_id)?;
         let what = if req.exec_id.is_empty() { format!("task {:?}", req.id) } else { format!("exec {:?}", req.exec_id) };
