@@ -39,7 +39,7 @@ use crate::monitor::{Exit, Monitor, Token};
 use crate::pidfd::{ExitCode, Pidfd};
 use crate::rootfs::{self, RootMount};
 use crate::runtime::{self, Fdbox};
-use crate::stdio::{HelperStdio, IoSpec, ProcessIo};
+use crate::stdio::{HelperStdio, IoSpec, LogContext, ProcessIo};
 use crate::{args, fdpass};
 
 /// The runtime name containerd knows this shim by.
@@ -497,8 +497,9 @@ impl TaskService {
     fn hand_over(&self, fdbox: &Fdbox, bundle: &Path, tag: &str, io: &IoSpec, mut args: Vec<OsString>, id: &str) -> Result<(Arc<Pidfd>, Token, ProcessIo)> {
         let _hold = self.shared.monitor.hold();
         let sockets = HandoverSockets::new(bundle, tag, io.terminal)?;
+        let ctx = LogContext { monitor: &self.shared.monitor, id, namespace: &self.shared.namespace };
         let (pio, stdio) = if io.terminal { (None, HelperStdio::null()) } else {
-            let (p, s) = ProcessIo::pipes(io)?;
+            let (p, s) = ProcessIo::pipes(io, &ctx)?;
             (Some(p), s)
         };
         args.push("--pidfd-socket".into());
@@ -519,7 +520,7 @@ impl TaskService {
         let pidfd = Pidfd::new(pidfd).map_err(|_| Error::Internal("fdbox sent something that is not a pidfd".into()))?;
         let io = match (pio, console) {
             (Some(p), _) => p,
-            (None, Some(master)) => ProcessIo::console(io, master)?,
+            (None, Some(master)) => ProcessIo::console(io, master, &ctx)?,
             (None, None) => return Err(Error::Internal("process.terminal is set but fdbox sent no pty master".into())),
         };
         let pidfd = Arc::new(pidfd);

@@ -35,6 +35,47 @@ enum Sink {
     None,
     Fifo(PathBuf),
     File(PathBuf),
+    /// containerd's logging binary: `binary:///path?arg=value&flag`.
+    Binary { path: PathBuf, args: Vec<String> },
+}
+
+/// The context a `binary://` logger is started in.
+pub struct LogContext<'a> {
+    pub monitor: &'a crate::monitor::Monitor,
+    pub id: &'a str,
+    pub namespace: &'a str,
+}
+
+/// How long a logging binary may take to say it is ready (closing fd 5),
+/// and to finish once the process's output ended.
+const LOGGER_TIMEOUT: Duration = Duration::from_secs(12);
+
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let decoded = match b[i] {
+            b'%' if i + 2 < b.len() => hex(b[i + 1]).zip(hex(b[i + 2])).map(|(h, l)| h << 4 | l),
+            _ => None,
+        };
+        match (decoded, b[i]) {
+            (Some(v), _) => {
+                out.push(v);
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, c) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn parse_output(uri: &str) -> Result<Sink> {
@@ -50,8 +91,27 @@ fn parse_output(uri: &str) -> Result<Sink> {
     if let Some(path) = uri.strip_prefix("fifo://") {
         return Ok(Sink::Fifo(PathBuf::from(path)));
     }
+    if let Some(rest) = uri.strip_prefix("binary://") {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if !path.starts_with('/') {
+            return Err(Error::InvalidArgument(format!("stdio {uri}: a binary:// URI needs an absolute path")));
+        }
+        // Each query pair becomes arguments: the key, then the value if any
+        // (as containerd's runc shim does), in the order given.
+        let mut args = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').map_or((pair, None), |(k, v)| (k, Some(v)));
+            args.push(percent_decode(k));
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                args.push(percent_decode(v));
+            }
+        }
+        return Ok(Sink::Binary { path: PathBuf::from(percent_decode(path)), args });
+    }
     if uri.contains("://") {
-        return Err(Error::InvalidArgument(format!("stdio {uri}: unsupported URI scheme (fifo paths and file:// are)")));
+        return Err(Error::InvalidArgument(format!(
+            "stdio {uri}: unsupported URI scheme (fifo paths, file:// and binary:// are)"
+        )));
     }
     Ok(Sink::Fifo(PathBuf::from(uri)))
 }
@@ -84,6 +144,8 @@ pub struct ProcessIo {
     done_tx: Sender<()>,
     done_rx: Receiver<()>,
     outputs: usize,
+    /// A `binary://` logging process.
+    logger: Option<crate::monitor::Helper>,
 }
 
 impl ProcessIo {
@@ -98,12 +160,13 @@ impl ProcessIo {
             done_tx,
             done_rx,
             outputs: 0,
+            logger: None,
         })
     }
 
     /// No terminal: pipes for the process, copies to and from the client's
     /// FIFOs; a `file://` output is given to the process directly.
-    pub fn pipes(spec: &IoSpec) -> Result<(ProcessIo, HelperStdio)> {
+    pub fn pipes(spec: &IoSpec, ctx: &LogContext<'_>) -> Result<(ProcessIo, HelperStdio)> {
         let mut io = ProcessIo::new()?;
         let stdin = if spec.stdin.is_empty() {
             Stdio::null()
@@ -114,6 +177,16 @@ impl ProcessIo {
             io.copy_stdin(PathBuf::from(&spec.stdin))?;
             Stdio::from(r)
         };
+        if let Sink::Binary { path, args } = parse_output(&spec.stdout)? {
+            if !spec.stderr.is_empty() && spec.stderr != spec.stdout {
+                return Err(Error::InvalidArgument(format!(
+                    "stdio: a binary:// logger takes both stdout and stderr (stderr is {:?})",
+                    spec.stderr
+                )));
+            }
+            let (out, err) = io.start_logger(&path, &args, ctx)?;
+            return Ok((io, HelperStdio { stdin, stdout: Stdio::from(out), stderr: Stdio::from(err) }));
+        }
         let stdout = io.output(&spec.stdout, "stdout")?;
         // stdout and stderr to the same file: one open file description, so
         // appends interleave instead of overwriting each other.
@@ -129,7 +202,7 @@ impl ProcessIo {
     }
 
     /// A terminal: copies between the pty master and the client's FIFOs.
-    pub fn console(spec: &IoSpec, master: OwnedFd) -> Result<ProcessIo> {
+    pub fn console(spec: &IoSpec, master: OwnedFd, ctx: &LogContext<'_>) -> Result<ProcessIo> {
         let mut io = ProcessIo::new()?;
         set_nonblocking(master.as_fd()).sys("fcntl", || "pty master O_NONBLOCK".into())?;
         let master = Arc::new(master);
@@ -148,8 +221,51 @@ impl ProcessIo {
                 let dst = open_log_file(&path)?;
                 io.spawn_output(master.clone(), dst, "stdout")?;
             }
+            Sink::Binary { path, args } => {
+                let (dst, _stderr) = io.start_logger(&path, &args, ctx)?;
+                io.spawn_output(master.clone(), dst, "stdout")?;
+            }
         }
         Ok(io)
+    }
+
+    /// Start containerd's kind of logging binary: the process's stdout and
+    /// stderr pipes as its fds 3 and 4, and fd 5, which it closes once it is
+    /// ready; `CONTAINER_ID` and `CONTAINER_NAMESPACE` in its environment.
+    /// Returns the write ends for the process.
+    fn start_logger(&mut self, path: &Path, args: &[String], ctx: &LogContext<'_>) -> Result<(OwnedFd, OwnedFd)> {
+        let what = || format!("logging binary {}", path.display());
+        let (out_r, out_w) = pipe_with(PipeFlags::CLOEXEC).sys("pipe", what)?;
+        let (err_r, err_w) = pipe_with(PipeFlags::CLOEXEC).sys("pipe", what)?;
+        let (ready_r, ready_w) = pipe_with(PipeFlags::CLOEXEC).sys("pipe", what)?;
+        let mut cmd = std::process::Command::new(path);
+        cmd.args(args)
+            .env("CONTAINER_ID", ctx.id)
+            .env("CONTAINER_NAMESPACE", ctx.namespace)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let keep = crate::sys::pass_fds(&mut cmd, &[out_r.as_fd(), err_r.as_fd(), ready_w.as_fd()]).sys("fcntl", what)?;
+        let helper = ctx
+            .monitor
+            .spawn(&mut cmd)
+            .map_err(|e| Error::InvalidArgument(format!("starting the {}: {e}", what())))?;
+        drop((cmd, keep, out_r, err_r, ready_w));
+        // Ready: fd 5 closed (or written to) by the logger, or the logger gone.
+        let mut fds = [PollFd::new(&ready_r, PollFlags::IN)];
+        let ts = rustix::event::Timespec { tv_sec: LOGGER_TIMEOUT.as_secs() as i64, tv_nsec: 0 };
+        let ready = loop {
+            match poll(&mut fds, Some(&ts)) {
+                Err(Errno::INTR) => continue,
+                Ok(n) => break n > 0,
+                Err(_) => break false,
+            }
+        };
+        self.logger = Some(helper);
+        if !ready {
+            return Err(Error::Internal(format!("the {} did not get ready within {}s", what(), LOGGER_TIMEOUT.as_secs())));
+        }
+        Ok((out_w, err_w))
     }
 
     fn output(&mut self, uri: &str, what: &'static str) -> Result<Output> {
@@ -163,6 +279,8 @@ impl ProcessIo {
                 self.spawn_output(Arc::new(r), dst, what)?;
                 Ok(Output::Fd(w))
             }
+            // Only as stdout together with stderr (see `pipes`).
+            Sink::Binary { .. } => Err(Error::InvalidArgument(format!("stdio: {what} alone cannot go to a binary:// logger"))),
         }
     }
 
@@ -238,6 +356,11 @@ impl ProcessIo {
         }
         self.stop.take();
         self.close_stdin();
+        // A logging binary reads to the end of the process's output; it
+        // gets as long as containerd gives it, then it is killed.
+        if let Some(logger) = self.logger.take() {
+            let _ = logger.wait_timeout(LOGGER_TIMEOUT);
+        }
     }
 }
 
@@ -245,6 +368,9 @@ impl Drop for ProcessIo {
     fn drop(&mut self) {
         // Closing the stop pipe ends the copies that still run.
         self.stop.take();
+        if let Some(logger) = self.logger.take() {
+            let _ = logger.pidfd.signal(libc::SIGKILL as u32);
+        }
     }
 }
 
@@ -353,6 +479,14 @@ mod tests {
         assert!(matches!(parse_output("file:///var/log/x").unwrap(), Sink::File(_)));
         assert!(parse_output("file://relative").is_err());
         assert!(parse_output("tcp://host:1").is_err());
+        match parse_output("binary:///usr/bin/log%20ger?a=1&flag&b=x%2Fy").unwrap() {
+            Sink::Binary { path, args } => {
+                assert_eq!(path, PathBuf::from("/usr/bin/log ger"));
+                assert_eq!(args, ["a", "1", "flag", "b", "x/y"]);
+            }
+            _ => panic!("not a binary sink"),
+        }
+        assert!(parse_output("binary://relative").is_err());
     }
 
     #[test]
@@ -368,7 +502,9 @@ mod tests {
         rustix::fs::fcntl_setfl(&rd, OFlags::RDONLY).unwrap();
         let mut reader = Some(std::fs::File::from(rd));
         let spec = IoSpec { stdin: fin.to_string_lossy().into(), stdout: fout.to_string_lossy().into(), ..Default::default() };
-        let (mut io, stdio) = ProcessIo::pipes(&spec).unwrap();
+        let (monitor, _exits) = crate::monitor::Monitor::start().unwrap();
+        let ctx = LogContext { monitor: &monitor, id: "t", namespace: "ns" };
+        let (mut io, stdio) = ProcessIo::pipes(&spec, &ctx).unwrap();
         // `cat` plays the process: stdin → stdout.
         let mut cat = std::process::Command::new("cat").stdin(stdio.stdin).stdout(stdio.stdout).stderr(stdio.stderr).spawn().unwrap();
         let mut writer = std::fs::OpenOptions::new().write(true).open(&fin).unwrap();

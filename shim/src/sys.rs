@@ -129,6 +129,35 @@ pub fn pidfd_get_info(pidfd: BorrowedFd<'_>, mask: u64) -> Result<PidfdInfo, Err
     Ok(info)
 }
 
+/// Give the child that `cmd` spawns `fds[i]` as fd `3 + i` (containerd's
+/// logging binaries get the process's stdout, stderr and a readiness pipe as
+/// fds 3, 4 and 5). The fds are first duplicated above the target range
+/// (close-on-exec), so a dup2 never overwrites a source still to be copied;
+/// the child's dup2 copies are not close-on-exec. Returns the duplicates,
+/// which must stay open until `cmd` has spawned.
+pub fn pass_fds(cmd: &mut std::process::Command, fds: &[BorrowedFd<'_>]) -> Result<Vec<OwnedFd>, Errno> {
+    use std::os::unix::process::CommandExt;
+    let high = fds
+        .iter()
+        .map(|fd| rustix::io::fcntl_dupfd_cloexec(fd, 3 + fds.len() as i32 + 16))
+        .collect::<Result<Vec<_>, _>>()?;
+    let raw: Vec<i32> = high.iter().map(|fd| fd.as_raw_fd()).collect();
+    // SAFETY: the closure runs in the forked child before execve and only
+    // calls dup2, which is async-signal-safe; it touches no lock and
+    // allocates nothing (`raw` was allocated before the fork).
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, fd) in raw.iter().enumerate() {
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(high)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +167,25 @@ mod tests {
         // _IOWR(0xFF, 11, struct pidfd_info) with the 64-byte VER0 struct.
         assert_eq!(std::mem::size_of::<PidfdInfo>(), 64);
         assert_eq!(PIDFD_GET_INFO, 0xC040_FF0B);
+    }
+
+    #[test]
+    fn fds_land_at_3_and_up() {
+        use std::os::fd::AsFd;
+        let (r1, w1) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        let (r2, w2) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "echo one >&3; echo two >&4"]);
+        let keep = pass_fds(&mut cmd, &[w1.as_fd(), w2.as_fd()]).unwrap();
+        let status = cmd.status().unwrap();
+        drop((keep, w1, w2));
+        assert!(status.success());
+        let read = |r: &OwnedFd| {
+            let mut buf = [0u8; 16];
+            let n = rustix::io::read(r, &mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        };
+        assert_eq!(read(&r1), "one\n");
+        assert_eq!(read(&r2), "two\n");
     }
 }

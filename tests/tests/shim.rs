@@ -370,7 +370,8 @@ fn compare<T: PartialEq + std::fmt::Debug>(c: &Containerd<'_>, what: &str, scena
 // ---------------------------------------------------------------------------------------------
 
 /// `ctr run --rm` with the shim by name and by absolute path: the task's output, its stderr and
-/// its exit code are ctr's; stdin reaches the task; and on a terminal
+/// its exit code are ctr's; stdin reaches the task; a `binary://` logging binary gets the
+/// output; and on a terminal
 /// (`ctr run -t`: the console socket, the pty copied to ctr, ResizePty from ctr's terminal).
 #[test]
 fn ctr_run_exit_code_and_terminal() {
@@ -396,6 +397,27 @@ fn ctr_run_exit_code_and_terminal() {
             (out.code(), out.stdout.trim().to_string())
         },
         |r| assert_eq!(r, &(0, "got:hello".to_string())),
+    );
+    // containerd's logging binaries: stdout on fd 3, stderr on fd 4, fd 5 closed when ready.
+    let logger = env.dir.join("logger.sh");
+    fs::write(
+        &logger,
+        "#!/bin/sh\necho \"$CONTAINER_NAMESPACE/$CONTAINER_ID\" > \"$2/env\"\nexec 5>&-\ncat <&3 > \"$2/stdout\" &\ncat <&4 > \"$2/stderr\"\nwait\n",
+    )
+    .expect("write logger.sh");
+    fs::set_permissions(&logger, fs::Permissions::from_mode(0o755)).expect("chmod logger.sh");
+    compare(
+        &c,
+        "ctr run --rm --log-uri binary://",
+        |rt| {
+            let id = format!("{}-binlog", rt.tag);
+            let dir = env.subdir(&format!("binlog-{}", rt.tag));
+            let uri = format!("binary://{}?dir={}", logger.display(), dir.display());
+            let out = c.run(rt, &["--rm", "--log-uri", &uri], &id, &["sh", "-c", "echo to-out; echo to-err >&2; exit 5"]);
+            let env_line = read_file(&dir.join("env")).trim().replace(&id, "ID");
+            (out.code(), read_file(&dir.join("stdout")), read_file(&dir.join("stderr")), env_line)
+        },
+        |r| assert_eq!(r, &(5, "to-out\n".to_string(), "to-err\n".to_string(), format!("{NS}/ID")), "(exit code, stdout, stderr, logger env)"),
     );
     compare(
         &c,
