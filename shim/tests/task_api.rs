@@ -268,6 +268,21 @@ fn task_api_over_ttrpc() {
     let text = fs::read_to_string(&log).unwrap();
     assert!(text.contains("through-stdin\nexec-done\n"), "the exec's output: {text:?}");
 
+    // A second task in the same shim (as CRI groups a pod's containers), deleted without ever
+    // being started: its waiting init is killed and reaped, its rootfs unmounted.
+    let bundle2 = dir.join("bundle2");
+    fs::create_dir_all(&bundle2).unwrap();
+    spec["linux"]["cgroupsPath"] = format!("/{}/api2", cleanup.cgroup_parent).into();
+    fs::write(bundle2.join("config.json"), spec.to_string()).unwrap();
+    let create2 = api::CreateTaskRequest { id: "api2".into(), bundle: bundle2.to_string_lossy().into_owned(), stdout: String::new(), stderr: String::new(), ..create.clone() };
+    let pid2 = task.create(ctx(), &create2).unwrap().pid;
+    let state2 = task.state(ctx(), &api::StateRequest { id: "api2".into(), ..Default::default() }).unwrap();
+    assert_eq!(state2.status.enum_value(), Ok(Status::CREATED));
+    let deleted = task.delete(ctx(), &api::DeleteRequest { id: "api2".into(), ..Default::default() }).unwrap();
+    assert_eq!((deleted.pid, deleted.exit_status), (pid2, 137));
+    assert!(!Path::new(&format!("/proc/{pid2}")).exists(), "the created init {pid2} is still there");
+    assert!(!mountinfo().contains(&format!(" {} ", bundle2.join("rootfs").display())), "api2's rootfs is still mounted");
+
     // The end: kill, wait, delete, shutdown.
     task.kill(ctx(), &api::KillRequest { id: id.into(), signal: 9, ..Default::default() }).unwrap();
     let waited = task.wait(ctx(), &api::WaitRequest { id: id.into(), ..Default::default() }).unwrap();
@@ -301,6 +316,9 @@ fn task_api_over_ttrpc() {
             "/tasks/exec-added",
             "/tasks/exec-started",
             "/tasks/exit e1 3",
+            "/tasks/create",
+            "/tasks/exit api2 137",
+            "/tasks/delete",
             "/tasks/exit api 137",
             "/tasks/delete"
         ],
