@@ -74,7 +74,11 @@ impl<'e> Containerd<'e> {
         require_tool("runc", "runc")?;
         require_tool("script", "bsdutils")?;
         require_tool("setpriv", "util-linux")?;
-        let (shim, client) = shim_binaries()?;
+        let (shim, target_client) = shim_binaries()?;
+        // The client runs as another uid too: a copy where any uid may run it.
+        let client = env.dir.join("fdbox-pidfd");
+        fs::copy(&target_client, &client).expect("copying fdbox-pidfd");
+        fs::set_permissions(&client, fs::Permissions::from_mode(0o755)).expect("chmod fdbox-pidfd");
         let fdbox = fs::canonicalize(&runtime().bin).unwrap_or_else(|_| runtime().bin.clone());
         let base = env.subdir("c");
         fs::write(base.join("config.toml"), config_toml(&base)).expect("write config.toml");
