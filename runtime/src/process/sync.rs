@@ -44,12 +44,14 @@ impl SyncSocket {
         fdpass::send(self.0.as_fd(), &body, fds)
     }
 
-    /// The next message; `Ok(None)` when the peer has closed its end
-    /// (including ECONNRESET: a peer that died with our last message unread).
+    /// The next message; `Ok(None)` when the peer has closed its end.
     pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, Errno> {
         let mut buf = vec![0u8; 64 * 1024];
+        // A peer that died with our last message unread leaves ECONNRESET
+        // pending, and the kernel reports it before the messages the peer
+        // sent first (its error, say); reading it clears it, so read again.
         let (n, fds) = match fdpass::recv(self.0.as_fd(), &mut buf) {
-            Err(Errno::CONNRESET) => return Ok(None),
+            Err(Errno::CONNRESET) => fdpass::recv(self.0.as_fd(), &mut buf)?,
             other => other?,
         };
         if n == 0 && fds.is_empty() {
@@ -82,5 +84,17 @@ mod tests {
         assert_eq!(b.recv().unwrap().unwrap().0, Msg::Error { message: "boom".into() });
         drop(a);
         assert!(b.recv().unwrap().is_none());
+    }
+
+    /// The init reports an error and dies with our "go" unread: its error
+    /// still reaches us (the kernel reports ECONNRESET first).
+    #[test]
+    fn error_of_a_peer_that_died_with_our_message_unread() {
+        let (parent, child) = SyncSocket::pair().unwrap();
+        child.send(&Msg::Error { message: "oom_score_adj: EACCES".into() }, &[]).unwrap();
+        parent.send(&Msg::Go, &[]).unwrap();
+        drop(child);
+        assert_eq!(parent.recv().unwrap().unwrap().0, Msg::Error { message: "oom_score_adj: EACCES".into() });
+        assert!(parent.recv().unwrap().is_none());
     }
 }
