@@ -647,13 +647,15 @@ impl TaskService {
                 return Err(Error::FailedPrecondition(format!("task {:?} was started already", req.id)));
             }
             let log = c.log();
+            // Watch for OOM kills before the program runs: one right after
+            // start must not go unseen.
+            if let Err(e) = watch_oom(&c.fdbox, &req.id, &self.shared.events) {
+                log::warn!("{}: no OOM events: {e}", req.id);
+            }
             c.fdbox.check(Some(&log), &args!["start", &req.id])?;
             c.init.status = ProcStatus::Running;
             let pid = c.init.pid;
             self.shared.events.send(topics::TASK_START_EVENT_TOPIC, TaskStart { container_id: req.id.clone(), pid: pid as u32, ..Default::default() });
-            if let Err(e) = watch_oom(&c.fdbox, &req.id, &self.shared.events) {
-                log::warn!("{}: no OOM events: {e}", req.id);
-            }
             return Ok(api::StartResponse { pid: pid as u32, ..Default::default() });
         }
         // An exec: `fdbox exec --detach` starts it and hands it over.

@@ -90,7 +90,18 @@ pub fn events(root: &Root, id: &str, interval: Duration, stats: bool, out: &mut 
     }
     let oom = cg.oom_eventfd()?;
     let init = crate::process::pidfd::PidFd::reopen(st.pid, st.start_time);
-    let mut last_ooms = cg.oom_kill_count().unwrap_or(0);
+    // Every OOM kill of the container's life is reported, also one that
+    // happened before this command started watching (a shim starts it
+    // alongside the container, and a fast program may be killed first).
+    let mut last_ooms = 0;
+    // Once now that the watch is in place: an OOM kill before it was set up
+    // raised no notification.
+    if let Ok(n) = cg.oom_kill_count() {
+        if n != last_ooms {
+            last_ooms = n;
+            out(line("oom", None));
+        }
+    }
     loop {
         let Some(init) = init.as_ref().filter(|i| !i.exited()) else { return Ok(()) };
         let ts = Timespec { tv_sec: interval.as_secs() as i64, tv_nsec: interval.subsec_nanos() as i64 };
