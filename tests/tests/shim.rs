@@ -836,7 +836,7 @@ fn task_events_in_containerd_order() {
         |rt| {
             let id = format!("{}-oom", rt.tag);
             // 32 MiB for the container; dd's 128 MiB buffer is OOM-killed, the init goes on.
-            let out = c.run(rt, &["--rm", "--memory-limit", "33554432"], &id, &["sh", "-c", "dd if=/dev/zero of=/dev/null bs=128M count=1 2>/dev/null; echo dd:$?"]);
+            let out = c.run(rt, &["--rm", "--memory-limit", "33554432"], &id, &["sh", "-c", "dd if=/dev/zero of=/dev/null bs=128M count=1 2>/dev/null; echo dd:$?; sleep 0.3"]);
             wait_topic(&id, "/tasks/delete", 1);
             let topics = topics_of(&id);
             let oom = topics.iter().position(|t| t == "/tasks/oom");
