@@ -386,7 +386,7 @@ fn ctr_run_exit_code_and_terminal() {
         &c,
         "ctr run --rm",
         |rt| {
-            let out = c.run(rt, &["--rm"], &format!("{}-run", rt.tag), &["sh", "-c", "echo hi; echo oops >&2; exit 7"]);
+            let out = c.run(rt, &["--rm"], &format!("{}-run", rt.tag), &["sh", "-c", "echo hi; echo oops >&2; sleep 0.3; exit 7"]);
             (out.code(), out.stdout.trim().to_string(), out.stderr.contains("oops"))
         },
         |r| assert_eq!(r, &(7, "hi".to_string(), true), "ctr run --rm: (exit code, stdout, stderr reached ctr)"),
@@ -417,7 +417,7 @@ fn ctr_run_exit_code_and_terminal() {
             let id = format!("{}-binlog", rt.tag);
             let dir = env.subdir(&format!("binlog-{}", rt.tag));
             let uri = format!("binary://{}?dir={}", logger.display(), dir.display());
-            let out = c.run(rt, &["--rm", "--log-uri", &uri], &id, &["sh", "-c", "echo to-out; echo to-err >&2; exit 5"]);
+            let out = c.run(rt, &["--rm", "--log-uri", &uri], &id, &["sh", "-c", "echo to-out; echo to-err >&2; sleep 0.3; exit 5"]);
             let env_line = read_file(&dir.join("env")).trim().replace(&id, "ID");
             (out.code(), read_file(&dir.join("stdout")), read_file(&dir.join("stderr")), env_line)
         },
