@@ -124,6 +124,13 @@ impl CgroupDir {
     /// parses each write separately. A missing file is reported as
     /// unsupported: the running kernel or layout has no such knob.
     pub(crate) fn write(&self, file: &str, value: &str) -> Result<()> {
+        self.open_writer(file, value)?.write(value)
+    }
+
+    /// Open a control file for several writes, each parsed on its own by
+    /// the kernel (`devices.allow` rule after rule). `value` is what the
+    /// first write will be, for the error message.
+    pub(crate) fn open_writer(&self, file: &str, value: &str) -> Result<Writer> {
         let fd = self.open_file(file, OFlags::WRONLY).map_err(|errno| {
             if errno == Errno::NOENT {
                 Error::Unsupported(format!(
@@ -138,21 +145,7 @@ impl CgroupDir {
                 }
             }
         })?;
-        let err = |errno| Error::Write {
-            file: self.name_of(file),
-            value: value.to_string(),
-            errno,
-        };
-        let n = loop {
-            match rustix::io::write(&fd, value.as_bytes()) {
-                Err(Errno::INTR) => continue,
-                r => break r.map_err(err)?,
-            }
-        };
-        if n != value.len() {
-            return Err(err(Errno::IO));
-        }
-        Ok(())
+        Ok(Writer { fd, name: self.name_of(file) })
     }
 
     /// Create the subdirectory `name`. `Ok(false)` if it already existed.
@@ -224,6 +217,34 @@ impl CgroupDir {
             pids.extend(sub.procs_recursive(depth - 1)?);
         }
         Ok(pids)
+    }
+}
+
+/// A control file open for writing, from [`CgroupDir::open_writer`].
+pub(crate) struct Writer {
+    fd: OwnedFd,
+    name: String,
+}
+
+impl Writer {
+    /// Write `value` in one `write(2)`, as the kernel parses each write
+    /// separately.
+    pub(crate) fn write(&self, value: &str) -> Result<()> {
+        let err = |errno| Error::Write {
+            file: self.name.clone(),
+            value: value.to_string(),
+            errno,
+        };
+        let n = loop {
+            match rustix::io::write(&self.fd, value.as_bytes()) {
+                Err(Errno::INTR) => continue,
+                r => break r.map_err(err)?,
+            }
+        };
+        if n != value.len() {
+            return Err(err(Errno::IO));
+        }
+        Ok(())
     }
 }
 

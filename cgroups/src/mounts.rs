@@ -196,11 +196,21 @@ pub(crate) fn parse_proc_cgroup(text: &str) -> Vec<(String, String)> {
 }
 
 pub(crate) fn read_mountinfo() -> Result<Vec<Mount>> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::Read {
-        file: "/proc/self/mountinfo".into(),
+    Ok(parse_mountinfo(&visible(&read_proc("/proc/self/mountinfo")?)))
+}
+
+/// Read a /proc file whole. Such files report a size of 0, which makes
+/// `read_to_string` start with tiny reads; a page-sized buffer takes a
+/// typical mountinfo in one or two.
+pub fn read_proc(path: &str) -> Result<String> {
+    use std::io::Read;
+    let err = |e: std::io::Error| Error::Read {
+        file: path.into(),
         errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-    })?;
-    Ok(parse_mountinfo(&visible(&text)))
+    };
+    let mut text = String::with_capacity(16 << 10);
+    std::fs::File::open(path).and_then(|mut f| f.read_to_string(&mut text)).map_err(err)?;
+    Ok(text)
 }
 
 /// The mountinfo lines of mounts that can be seen: a mount covered by a
@@ -219,11 +229,7 @@ pub fn visible(text: &str) -> String {
 }
 
 pub(crate) fn read_own_cgroups() -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::Read {
-        file: "/proc/self/cgroup".into(),
-        errno: rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-    })?;
-    Ok(parse_proc_cgroup(&text))
+    Ok(parse_proc_cgroup(&read_proc("/proc/self/cgroup")?))
 }
 
 #[cfg(test)]

@@ -428,14 +428,27 @@ fn mount_cgroup_v1_tree(root: &RootFd, entry: &MountEntry, o: &MountOptions, cgr
     attach_at(root, &t, dest)?;
     for h in cgroups {
         let m = bind_host(&format!("/sys/fs/cgroup/{}{}", h.name, h.path), false)?;
-        attach_at(root, &m, &format!("{dest}/{}", h.name))?;
+        if h.name.is_empty() || h.name.contains('/') || h.name.starts_with('.') {
+            attach_at(root, &m, &format!("{dest}/{}", h.name))?;
+        } else {
+            // The tmpfs is ours and brand new (nothing in it to resolve,
+            // nobody else can reach it yet): its mount point directories
+            // are made and opened through its own root fd.
+            let point = format!("{dest}/{}", h.name);
+            match rustix::fs::mkdirat(&t, h.name.as_str(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(Error::sys("mkdirat", point, e)),
+            }
+            let dir = rustix::fs::openat(&t, h.name.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("openat", point.clone(), e))?;
+            m.attach(dir.as_fd(), &point)?;
+        }
         apply_bind_attrs(&m, o)?;
         // A co-mounted hierarchy (`cpu,cpuacct`) is also reachable by each
         // of its names, as on the host.
         if h.name.contains(',') {
-            let dir = reopen_dir(&root.open_path(dest)?, dest)?;
             for part in h.name.split(',').filter(|p| !p.is_empty() && !cgroups.iter().any(|o| o.name == *p)) {
-                match symlinkat(h.name.as_str(), &dir, part) {
+                match symlinkat(h.name.as_str(), &t, part) {
                     Ok(()) | Err(Errno::EXIST) => {}
                     Err(e) => return Err(Error::sys("symlinkat", format!("{dest}/{part}"), e)),
                 }

@@ -626,6 +626,43 @@ fn kill_all_signals_every_process() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Membership
+// ---------------------------------------------------------------------------------------------
+
+/// The hierarchies a process is in whose path is not `want`, from `/proc/<pid>/cgroup`
+/// (`id:controllers:path`; a cgroup2 line has no controllers).
+fn hierarchies_elsewhere(pid: i32, want: &str) -> Vec<String> {
+    let text = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_else(|e| panic!("/proc/{pid}/cgroup: {e}"));
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(!lines.is_empty(), "/proc/{pid}/cgroup is empty");
+    lines.into_iter().filter(|l| l.splitn(3, ':').nth(2) != Some(want)).map(str::to_string).collect()
+}
+
+/// The init is in the container's cgroup in every hierarchy (v1 controllers, named ones like
+/// name=systemd, and the cgroup2 one of a hybrid host) as soon as `create` returns, and so
+/// is a process `exec` starts.
+#[test]
+fn init_and_exec_are_in_the_cgroup_in_every_hierarchy() {
+    let Some(env) = Env::new("cg-member") else { return };
+    env.args(&["sleep", "1000"]);
+    let c = env.container("member");
+    c.create(&[]).ok();
+    let want = env.cgroups_path_of(&c.id);
+    let init = c.pid();
+    assert_eq!(hierarchies_elsewhere(init, &want), Vec::<String>::new(), "the created init is outside {want} in these");
+    c.start().ok();
+    let exec = env.rt(&["exec", "--detach", "--pid-file", &env.subdir("x").join("pid").display().to_string(), &c.id, "sleep", "1000"]);
+    exec.ok();
+    let pid: i32 = fs::read_to_string(env.subdir("x").join("pid")).expect("exec pid file").trim().parse().expect("a pid");
+    assert_eq!(hierarchies_elsewhere(pid, &want), Vec::<String>::new(), "the exec'd process is outside {want} in these");
+    let mut want_procs = vec![init, pid];
+    want_procs.sort();
+    assert_eq!(ps_json(&c), want_procs);
+    drop(c);
+    env.assert_clean();
+}
+
+// ---------------------------------------------------------------------------------------------
 // Nothing left behind
 // ---------------------------------------------------------------------------------------------
 

@@ -42,11 +42,14 @@ pub struct CreateOpts {
     pub keep_console: bool,
 }
 
-/// A created container: its init (we are its parent) and, when kept, the
-/// pty master.
+/// A created container: its init (we are its parent), when kept the pty
+/// master, and what a foreground `run` needs to start and delete it
+/// without reading it back (the state written, the cgroup still open).
 pub struct Created {
     pub init: PidFd,
     pub console: Option<OwnedFd>,
+    pub state: State,
+    pub cgroup: Option<Cgroup>,
 }
 
 /// Create the container `o.id`. On any failure nothing is left behind: the
@@ -170,9 +173,9 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     if !new_userns {
         idmap_binds(&spec, &mounts, None)?;
     }
-    let cgroups = std::fs::read_to_string("/proc/self/mountinfo")
-        .map(|mi| rootfs::cgroup_hierarchies(&fdbox_cgroups::visible_mountinfo(&mi)))
-        .unwrap_or_default();
+    // Read once: the cgroup hierarchies to mount, the layout, the cgroup.
+    let mountinfo = fdbox_cgroups::read_proc("/proc/self/mountinfo")?;
+    let cgroups = rootfs::cgroup_hierarchies(&fdbox_cgroups::visible_mountinfo(&mountinfo));
 
     let caps = process.capabilities().as_ref().map(CapMasks::from_spec).transpose()?;
     let argv = cstrings(process.args().as_deref().unwrap_or_default(), "process.args")?;
@@ -202,15 +205,14 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     // A fresh cgroup per container (kernel 6.12+ kills children cloned into
     // a cgroup that once saw cgroup.kill). On pure v2 the init is born in
     // it (CLONE_INTO_CGROUP); otherwise it waits until we attached it.
-    let layout = fdbox_cgroups::detect()?;
-    let cgroup = Cgroup::create(layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
+    let layout = fdbox_cgroups::detect_in(&mountinfo)?;
+    let cgroup = Cgroup::create_in(&mountinfo, layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
     for warning in linux.resources().as_ref().map(fdbox_cgroups::ignored_resources).unwrap_or_default() {
         crate::log::warn(&warning);
     }
-    let await_cgroup = cgroup.clone_into_fd().is_none();
-    // The init waits for "go" while we place it in its cgroup and, with a
-    // user namespace, write its mappings and idmap its mounts.
-    let await_parent = await_cgroup || new_userns;
+    // The init is born in the cgroup2 directory (CLONE_INTO_CGROUP) and
+    // moves itself into the v1 hierarchies first thing (see SelfAttach).
+    let self_attach = cgroup.self_attach()?;
     guard.cgroup = Some(cgroup);
     let cgroup = guard.cgroup.as_ref().ok_or_else(|| Error::State("lost the cgroup".into()))?;
     let cgroup_path = cgroup.path().to_string();
@@ -251,7 +253,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 terminal,
                 extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
                 no_pivot: o.no_pivot,
-                await_cgroup: await_parent,
+                self_attach: Some(self_attach),
                 new_userns,
                 in_cgroup: false,
                 new_cgroupns,
@@ -269,15 +271,12 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     if let Some(t) = timens {
         t.restore()?;
     }
-    // Place the init (cgroup, user namespace mappings, idmaps), then "go".
-    // If the init died meanwhile, its own error message is the one to show.
+    // With a user namespace: write its mappings and idmap the mounts, then
+    // "go". If the init died meanwhile, its own error message is the one
+    // to show.
+    drop(self_attach);
     let placed = (|| -> Result<()> {
         let mut new_rootfs = None;
-        if await_cgroup {
-            if let Some(cg) = guard.cgroup.as_ref() {
-                cg.attach(pid)?;
-            }
-        }
         if new_userns {
             // We are the init's unreaped parent: /proc/<pid> is the init's.
             let proc_dir = rustix::fs::open(format!("/proc/{}", pid.as_raw_nonzero()), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
@@ -306,7 +305,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             }
             idmap_binds(&spec, &mounts, Some(&userns))?;
         }
-        if await_parent {
+        if new_userns {
             let fds: Vec<_> = new_rootfs.iter().map(|m| m.as_fd()).collect();
             parent_sync.send(&Msg::Go, &fds).sys("sendmsg", || "sync socket".into())?;
         }
@@ -365,8 +364,8 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
         fdpass::send(conn.as_fd(), b"standard", &[init.as_fd()]).sys("sendmsg", || format!("pidfd socket {sock}"))?;
     }
     let init = guard.child.take().ok_or_else(|| Error::State("lost the init".into()))?;
-    guard.cgroup = None;
-    Ok(Created { init, console })
+    let cgroup = guard.cgroup.take();
+    Ok(Created { init, console, state: st, cgroup })
 }
 
 /// An init that died during setup in a cgroup where the OOM killer struck

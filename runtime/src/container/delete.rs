@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use super::{status, Status};
 use crate::error::{Error, Result};
-use crate::state::Root;
+use crate::state::{Root, State, StateDir};
+use fdbox_cgroups::Cgroup;
 
 /// Remove a stopped container; with `force`, kill it first (SIGKILL through
 /// the pidfd, then poll the pidfd until it is gone).
@@ -41,7 +42,20 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
     }
     debug_assert!(s == Status::Stopped || force);
-    if let Some(cg) = super::open_cgroup(&st) {
+    remove(dir, &st, super::open_cgroup(&st))
+}
+
+/// Delete the container a foreground `run` created, whose init it reaped:
+/// with the cgroup it kept open and the state it wrote.
+pub(super) fn delete_stopped(root: &Root, st: &State, cgroup: Option<Cgroup>) -> Result<()> {
+    let dir = root.open_container(&st.id)?;
+    remove(dir, st, cgroup)
+}
+
+/// The end of every delete, once the init is gone: what is left in the
+/// cgroup, the cgroup, the state dir, then the poststop hooks.
+fn remove(dir: StateDir, st: &State, cgroup: Option<Cgroup>) -> Result<()> {
+    if let Some(cg) = cgroup {
         // Processes that outlived the init (a shared pid namespace, or
         // escapees of a killed one) go with the container, then the cgroup.
         if cg.is_frozen().unwrap_or(false) {
@@ -53,7 +67,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     dir.remove()?;
     // After the container is deleted, before delete returns; failures are
     // warnings (runtime-spec lifecycle step 13).
-    let state = crate::hooks::HookState::of(&st, "stopped");
+    let state = crate::hooks::HookState::of(st, "stopped");
     crate::hooks::run_warn(&st.config, crate::hooks::Kind::Poststop, &state);
     Ok(())
 }

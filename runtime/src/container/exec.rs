@@ -159,7 +159,8 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     }
 
     let cgroup = open_cgroup(&st);
-    let await_cgroup = cgroup.as_ref().is_some_and(|c| c.clone_into_fd().is_none());
+    // Born in the cgroup2 directory, it moves itself into the v1 ones.
+    let self_attach = cgroup.as_ref().map(|c| c.self_attach()).transpose()?;
     let caps = process.capabilities().as_ref().map(CapMasks::from_spec).transpose()?;
     let argv = cstrings(process.args().as_deref().unwrap_or_default())?;
     let envp = cstrings(process.env().as_deref().unwrap_or_default())?;
@@ -178,7 +179,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                 sync: child_sync,
                 init: init.as_fd(),
                 namespaces,
-                await_cgroup,
+                self_attach,
                 terminal,
                 extra_fds: o.preserve_fds,
                 caps,
@@ -190,15 +191,11 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
-    drop(child_sync);
+    drop((child_sync, self_attach));
     let child = PidFd::new(pidfd, pid.as_raw_nonzero().get());
     let result = (|| {
         if let Some(s) = seccomp {
             s.send_state(child.pid())?;
-        }
-        if let (true, Some(cg)) = (await_cgroup, cgroup.as_ref()) {
-            cg.attach(pid)?;
-            parent_sync.send(&Msg::Go, &[]).sys("sendmsg", || "sync socket".into())?;
         }
         wait_exec(&parent_sync, o)
     })();

@@ -43,8 +43,8 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     let sigfd = SignalFd::new(FORWARDED).sys("signalfd", String::new)?;
     let mut copts = o.create.clone();
     copts.keep_console = true;
-    let created = create(root, &copts)?;
-    let result = start(root, &o.create.id).and_then(|()| {
+    let mut created = create(root, &copts)?;
+    let result = start::start_created(root, &created.state, &created.init).and_then(|()| {
         let raw = created.console.as_ref().map(|m| RawTerminal::enter(m.as_fd()));
         let code = wait(&created.init, &sigfd, created.console.as_ref());
         drop(raw);
@@ -55,7 +55,8 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     }
     let reaped = created.init.reap();
     if !o.keep {
-        delete(root, &o.create.id, true)?;
+        // Reaped, so stopped: no need to look the container up again.
+        delete::delete_stopped(root, &created.state, created.cgroup.take())?;
     }
     let code = result?;
     let reaped = reaped.sys("waitid", || "container init".into())?;

@@ -7,7 +7,8 @@ use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
 use super::{status, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookState};
-use crate::state::{Root, INIT_SOCK};
+use crate::process::pidfd::PidFd;
+use crate::state::{Root, State, StateDir, INIT_SOCK};
 
 /// Connect to the init's `init.sock` and say "start". The init answers by
 /// exec'ing the user's program: the connection is close-on-exec in the
@@ -22,6 +23,22 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         Status::Stopped => return Err(Error::State(format!("cannot start container \"{id}\": it has stopped"))),
         s => return Err(Error::State(format!("cannot start container \"{id}\": it is {}", s.as_str()))),
     }
+    release(root, dir, &st, init.as_ref())
+}
+
+/// `start` of the container a foreground `run` just created: its state and
+/// init are known, so only check that nobody started it meanwhile.
+pub(super) fn start_created(root: &Root, st: &State, init: &PidFd) -> Result<()> {
+    let dir = root.open_container(&st.id)?;
+    if !dir.has(INIT_SOCK) {
+        return Err(Error::State(format!("cannot start container \"{}\": it was started by someone else", st.id)));
+    }
+    release(root, dir, st, Some(init))
+}
+
+/// Tell the created init to exec, then run the poststart hooks.
+fn release(root: &Root, dir: StateDir, st: &State, init: Option<&PidFd>) -> Result<()> {
+    let id = st.id.as_str();
     let sock = rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None)
         .sys("socket", || INIT_SOCK.into())?;
     let addr = SocketAddrUnix::new(dir.socket_path(INIT_SOCK)).sys("connect", || INIT_SOCK.into())?;
@@ -55,11 +72,11 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     drop(dir);
     // poststart hooks, whose failure is only a warning (runtime-spec 1.2,
     // lifecycle step 9).
-    let state = HookState::of(&st, "running");
+    let state = HookState::of(st, "running");
     hooks::run_warn(&st.config, hooks::Kind::Poststart, &state);
     // As runc: start returns once the container said READY (or died).
     if let (Some(notify), Some(init)) = (notify, init) {
-        notify.forward(&init)?;
+        notify.forward(init)?;
     }
     Ok(())
 }

@@ -28,7 +28,8 @@ pub struct ExecCtx<'a> {
     pub init: BorrowedFd<'a>,
     /// Namespaces to join through the init's pidfd (no pid: see above).
     pub namespaces: ThreadNameSpaceType,
-    pub await_cgroup: bool,
+    /// Our way into the container's v1 cgroups, taken first thing.
+    pub self_attach: Option<fdbox_cgroups::SelfAttach>,
     pub terminal: bool,
     pub extra_fds: u32,
     pub caps: Option<CapMasks>,
@@ -43,8 +44,8 @@ pub struct ExecCtx<'a> {
 /// Entry point of the exec child. Never returns: it execs, or reports the
 /// error on the sync socket and exits 127. The sync socket is close-on-exec,
 /// so the parent reads end-of-file exactly when the exec succeeded.
-pub fn run(ctx: ExecCtx<'_>) -> ! {
-    let err = match setup(&ctx) {
+pub fn run(mut ctx: ExecCtx<'_>) -> ! {
+    let err = match setup(&mut ctx) {
         Ok(exe) => {
             let e = sys::execve(&exe, &ctx.argv, &ctx.envp);
             Error::Init(format!("exec {:?}: {}", exe, fdbox_mount::describe(e)))
@@ -55,7 +56,7 @@ pub fn run(ctx: ExecCtx<'_>) -> ! {
     sys::exit_now(127)
 }
 
-fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
+fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     // Die with `fdbox exec` until the program runs.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .sys("prctl", || "PR_SET_PDEATHSIG".into())?;
@@ -68,14 +69,11 @@ fn setup(ctx: &ExecCtx<'_>) -> Result<CString> {
     if ctx.terminal {
         rustix::process::setsid().sys("setsid", String::new)?;
     }
-    if ctx.await_cgroup {
-        match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
-            Some((Msg::Go, _)) => {}
-            _ => return Err(Error::Init("fdbox exec went away before placing the process in its cgroup".into())),
-        }
+    // Into the container's v1 cgroups (we were born in its cgroup2 one).
+    if let Some(a) = ctx.self_attach.take() {
+        a.join()?;
     }
-    // Through the host's /proc, before we join the container's mounts (and
-    // after "go": an error before it would race the parent's message).
+    // Through the host's /proc, before we join the container's mounts.
     crate::process::attrs::apply_oom_score_adj(ctx.process)?;
     // All of the container's namespaces in one call; joining the mount
     // namespace also puts our root and cwd at the container's root.

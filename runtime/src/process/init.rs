@@ -46,11 +46,11 @@ pub struct InitCtx<'a> {
     /// fds 3.. that pass to the container (LISTEN_FDS + --preserve-fds).
     pub extra_fds: u32,
     pub no_pivot: bool,
-    /// The parent will say "go" once it attached us to the v1 cgroups
-    /// and, with a new user namespace, wrote our id maps.
-    pub await_cgroup: bool,
-    /// With a new user namespace "go" comes first; without one it is
-    /// awaited only where the cgroup matters (see [`enter_cgroup`]).
+    /// Our way into the v1 cgroup hierarchies (the cgroup2 one we were
+    /// born in), taken first thing.
+    pub self_attach: Option<fdbox_cgroups::SelfAttach>,
+    /// With a new user namespace, the parent says "go" once it wrote our
+    /// id maps; we wait for that before anything else.
     pub new_userns: bool,
     /// [`enter_cgroup`] has run.
     pub in_cgroup: bool,
@@ -104,7 +104,11 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     rustix::process::setsid().sys("setsid", String::new)?;
     // Device nodes and mount points get exactly the modes the spec asks for.
     rustix::process::umask(Mode::empty());
-
+    // In the container's cgroup before anything of it happens (memory,
+    // pids and devices limits apply to the setup too).
+    if let Some(a) = ctx.self_attach.take() {
+        a.join()?;
+    }
     // A new user namespace maps nothing until the parent wrote our maps:
     // wait for that before anything else.
     if ctx.new_userns {
@@ -180,34 +184,29 @@ pub(crate) fn become_process(
     Ok(exe)
 }
 
-/// Be in the container's cgroup: wait for the parent's "go" if it attaches
-/// us (v1), learn our place in each hierarchy (for /sys/fs/cgroup), and
-/// make the cgroup namespace, which is rooted where we are when it is made.
-///
-/// Without a user namespace this runs as late as it can: at the first
-/// cgroup mount, else before the hooks. Until then the init only makes
-/// mounts, so the parent's cgroup v1 attach (an RCU grace period or more in
-/// the kernel) overlaps with that work instead of stalling it. Nothing of
-/// the container, hooks included, runs before.
+/// With a new user namespace, wait for the parent's "go" (our id maps are
+/// written); then learn our place in each cgroup hierarchy (for
+/// /sys/fs/cgroup) and make the cgroup namespace, which is rooted where we
+/// are when it is made. Runs once: first thing with a new user namespace,
+/// else after the namespaces given by path were joined (a joined user
+/// namespace then owns the new cgroup namespace), at the first cgroup
+/// mount or before the hooks.
 fn enter_cgroup(ctx: &mut InitCtx<'_>) -> Result<()> {
     if ctx.in_cgroup {
         return Ok(());
     }
     ctx.in_cgroup = true;
-    if ctx.await_cgroup {
+    if ctx.new_userns {
         match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
             // With a user namespace over an overlay rootfs, the parent made
             // a new overlay from idmapped layers: that is our rootfs now
             // (only then is "go" awaited before the rootfs is attached).
             Some((Msg::Go, fds)) => {
                 if let Some(fd) = fds.into_iter().next() {
-                    if !ctx.new_userns {
-                        return Err(Error::Init("a new rootfs came too late".into()));
-                    }
                     ctx.rootfs = fdbox_mount::MountFd::from_owned(fd, "rootfs");
                 }
             }
-            _ => return Err(Error::Init("parent went away before placing the init in its cgroup".into())),
+            _ => return Err(Error::Init("parent went away before writing the init's id mappings".into())),
         }
     }
     // Where we are in each hierarchy: read before a cgroup namespace hides it.
