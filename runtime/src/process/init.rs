@@ -210,7 +210,7 @@ fn enter_cgroup(ctx: &mut InitCtx<'_>) -> Result<()> {
         }
     }
     // Where we are in each hierarchy: read before a cgroup namespace hides it.
-    if let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") {
+    if let Ok(text) = fdbox_cgroups::read_proc("/proc/self/cgroup") {
         rootfs::assign_cgroup_paths(&mut ctx.cgroups, &text);
     }
     if ctx.new_cgroupns {

@@ -3,6 +3,7 @@
 //! keep-caps over setuid, then effective/permitted/inheritable, ambient).
 
 use oci_spec::runtime::LinuxCapabilities;
+use rustix::io::Errno;
 use rustix::thread::{CapabilitySet, CapabilitySets};
 
 use crate::error::{Error, Result, SysContext};
@@ -71,9 +72,15 @@ pub fn last_cap() -> u32 {
 /// Step 1, while still root with CAP_SETPCAP: drop what is not in the
 /// bounding set, and keep the permitted set over the coming setuid.
 pub fn drop_bounding(m: &CapMasks) -> Result<()> {
-    for cap in 0..=last_cap() {
+    // Up to the kernel's last capability, which refuses the next with
+    // EINVAL (no need to read /proc/sys/kernel/cap_last_cap for that).
+    for cap in 0..64 {
         if m.bounding & (1 << cap) == 0 {
-            sys::capbset_drop(cap).sys("prctl", || format!("PR_CAPBSET_DROP {}", name(cap)))?;
+            match sys::capbset_drop(cap) {
+                Ok(()) => {}
+                Err(Errno::INVAL) if cap > 0 => break,
+                Err(e) => return Err(Error::sys("prctl", format!("PR_CAPBSET_DROP {}", name(cap)), e)),
+            }
         }
     }
     rustix::thread::set_keep_capabilities(true).sys("prctl", || "PR_SET_KEEPCAPS".into())
@@ -89,7 +96,7 @@ pub fn apply_sets(m: &CapMasks) -> Result<()> {
         inheritable: CapabilitySet::from_bits_retain(m.inheritable),
     };
     rustix::thread::set_capabilities(None, sets).sys("capset", || "container process".into())?;
-    for cap in 0..=last_cap() {
+    for cap in (0..=last_cap()).take_while(|_| m.ambient != 0) {
         if m.ambient & (1 << cap) != 0 {
             // As runc: an ambient capability the other sets do not allow is
             // skipped, not an error.
