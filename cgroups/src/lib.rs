@@ -27,6 +27,7 @@ pub mod devices;
 mod dir;
 mod error;
 mod mounts;
+mod oom;
 mod path;
 mod plan;
 pub mod stats;
@@ -53,6 +54,7 @@ pub use crate::path::DEFAULT_PARENT;
 use crate::plan::{Avail, Op, Target};
 pub use crate::plan::{blkio_to_io_weight, ignored_resources, shares_to_weight, swap_to_v2, Version};
 pub use crate::stats::Stats;
+pub use crate::oom::OomWatcher;
 
 /// How long freeze/thaw may take before it is an error.
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);

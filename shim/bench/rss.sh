@@ -5,8 +5,10 @@
 # busybox image built from busybox-static, runs N detached `sleep` containers with each shim
 # (one shim per container, as `ctr run` does), and reports the shims' memory per container:
 # RSS and PSS (proportional: shared pages split between the processes that map them) summed
-# over the shim processes and, for fdbox, the `fdbox events` process each container has for
-# its OOM events. Everything is removed afterwards; containerd is stopped by its pid.
+# over the shim processes. Both shims watch OOM kills inside the shim process (the fdbox shim
+# in its epoll loop, since it no longer runs an `fdbox events` process per container), so the
+# shims are all there is to count. Everything is removed afterwards; containerd is stopped by
+# its pid.
 #
 # Usage (root): shim/bench/rss.sh [N]   (default 10; release binaries in target/release)
 set -eu
@@ -98,13 +100,9 @@ measure() {
     done
     sleep 1
     pids=$(pgrep -f -- "$pattern.*-address $W/c.sock" || true)
-    helpers=$(pgrep -f -- "fdbox --root $W/fdbox-root/$NS events" || true)
     shims=$(echo "$pids" | wc -w)
     rss=$(sum_kb VmRSS $pids); pss=$(sum_kb Pss $pids)
-    hrss=$(sum_kb VmRSS $helpers); hpss=$(sum_kb Pss $helpers)
-    printf '%-28s %3d shims  RSS %6d kB/container  PSS %6d kB/container' "$name" "$shims" $((rss / N)) $((pss / N))
-    [ -n "$helpers" ] && printf '  (+ fdbox events: RSS %d kB, PSS %d kB)' $((hrss / N)) $((hpss / N))
-    echo
+    printf '%-28s %3d shims  RSS %6d kB/container  PSS %6d kB/container\n' "$name" "$shims" $((rss / N)) $((pss / N))
     for n in $(seq 1 "$N"); do $CTR task kill -s SIGKILL "$name-$n" >/dev/null; done
     sleep 1
     for n in $(seq 1 "$N"); do $CTR task delete "$name-$n" >/dev/null 2>&1 || true; $CTR container delete "$name-$n" >/dev/null; done

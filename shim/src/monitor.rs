@@ -18,6 +18,13 @@
 //! * A process handed over by `fdbox create`/`exec` may die and be
 //!   reparented to us before its pidfd has been received: while a hand-over
 //!   is in progress ([`Monitor::hold`]) no untracked child is reaped.
+//! * OOM watches ([`Monitor::watch_oom`]): the fd of a container's memory
+//!   cgroup (v1 eventfd, v2 `memory.events`) is in the same epoll set,
+//!   level-triggered, tied to the container's init. Each OOM kill is sent
+//!   as [`Notice::Oom`]; the watch is checked a last time and closed when
+//!   the init is reaped (so an OOM kill of the init itself is sent before
+//!   its exit), or dropped with [`Monitor::forget`]. No process or thread
+//!   per container.
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
@@ -26,7 +33,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use rustix::event::epoll;
+use fdbox_cgroups::OomWatcher;
+use rustix::event::{epoll, PollFlags};
 use rustix::io::Errno;
 
 use crate::pidfd::{ExitCode, Pidfd};
@@ -45,6 +53,16 @@ pub struct Exit {
     pub at: SystemTime,
 }
 
+/// What the monitor tells the service, in the order it happened.
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A tracked container process exited.
+    Exit(Exit),
+    /// The kernel OOM-killed in the memory cgroup watched for the container
+    /// whose init is the tracked process `token` (see [`Monitor::watch_oom`]).
+    Oom { token: Token },
+}
+
 enum Sink {
     /// A helper the shim started: its waiter gets the exit code.
     Helper(Sender<ExitCode>),
@@ -57,11 +75,20 @@ struct Entry {
     sink: Sink,
 }
 
+/// An OOM watch in the epoll set, owned by a tracked process.
+struct OomEntry {
+    owner: Token,
+    watcher: OomWatcher,
+}
+
 #[derive(Default)]
 struct Registry {
     next: Token,
     entries: HashMap<Token, Entry>,
     by_pid: HashMap<i32, Token>,
+    /// OOM watches by their own token, and their tokens by owner.
+    ooms: HashMap<Token, OomEntry>,
+    oom_of: HashMap<Token, Token>,
     /// Hand-overs in progress (see [`Monitor::hold`]): while any runs, no
     /// untracked child is reaped.
     holds: usize,
@@ -70,7 +97,7 @@ struct Registry {
 struct Inner {
     epoll: OwnedFd,
     registry: Mutex<Registry>,
-    exits: Sender<Exit>,
+    exits: Sender<Notice>,
 }
 
 /// Handle on the monitor thread.
@@ -110,10 +137,10 @@ impl Helper {
 }
 
 impl Monitor {
-    /// Start the monitor thread. Exits of tracked container processes are
-    /// sent to the returned receiver. SIGCHLD must already be blocked in
-    /// every thread (see [`sys::block_sigchld`]).
-    pub fn start() -> Result<(Monitor, Receiver<Exit>), Errno> {
+    /// Start the monitor thread. Exits of tracked container processes and
+    /// OOM kills are sent to the returned receiver. SIGCHLD must already be
+    /// blocked in every thread (see [`sys::block_sigchld`]).
+    pub fn start() -> Result<(Monitor, Receiver<Notice>), Errno> {
         let epoll = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let sigfd = sys::sigchld_fd()?;
         epoll::add(&epoll, &sigfd, epoll::EventData::new_u64(SIGNAL_TOKEN), epoll::EventFlags::IN)?;
@@ -135,10 +162,38 @@ impl Monitor {
         self.inner.register(&mut reg, pidfd, Sink::Process)
     }
 
+    /// Watch the OOM kills of the container whose init is the tracked
+    /// process `owner`: each is sent as [`Notice::Oom`] (also one that
+    /// happened before the watch began). The watch ends when the owner is
+    /// reaped (after a last check) or forgotten; a new watch for the same
+    /// owner replaces the old one. ESRCH: the owner is not tracked (any
+    /// more).
+    pub fn watch_oom(&self, owner: Token, mut watcher: OomWatcher) -> Result<(), Errno> {
+        let mut reg = self.inner.lock();
+        if !reg.entries.contains_key(&owner) {
+            return Err(Errno::SRCH);
+        }
+        self.inner.end_oom(&mut reg, owner, false);
+        let token = reg.next;
+        reg.next += 1;
+        // Level-triggered: `check` re-arms (reads) the fd.
+        let flags = if watcher.poll_flags().contains(PollFlags::PRI) { epoll::EventFlags::PRI } else { epoll::EventFlags::IN };
+        epoll::add(&self.inner.epoll, &watcher, epoll::EventData::new_u64(token), flags)?;
+        // A kill before the watch raised no wakeup: compare the count now.
+        if let Ok(true) = watcher.check() {
+            let _ = self.inner.exits.send(Notice::Oom { token: owner });
+        }
+        reg.ooms.insert(token, OomEntry { owner, watcher });
+        reg.oom_of.insert(owner, token);
+        Ok(())
+    }
+
     /// Stop tracking a process whose exit no longer matters (its create
-    /// failed). Nothing is delivered for it.
+    /// failed, its task was deleted). Nothing is delivered for it; its OOM
+    /// watch is closed.
     pub fn forget(&self, token: Token) {
         let mut reg = self.inner.lock();
+        self.inner.end_oom(&mut reg, token, false);
         if let Some(e) = reg.entries.remove(&token) {
             let _ = epoll::delete(&self.inner.epoll, e.pidfd.as_fd());
             if reg.by_pid.get(&e.pidfd.pid()) == Some(&token) {
@@ -206,6 +261,7 @@ impl Inner {
         // reaped by someone else (its `fdbox create` parent, on failure):
         // that entry can never be reaped by us, so drop it.
         if let Some(old) = reg.by_pid.insert(pidfd.pid(), token) {
+            self.end_oom(reg, old, false);
             if let Some(e) = reg.entries.remove(&old) {
                 let _ = epoll::delete(&self.epoll, e.pidfd.as_fd());
                 self.deliver(old, e, 255);
@@ -223,7 +279,37 @@ impl Inner {
                 let _ = tx.send(code);
             }
             Sink::Process => {
-                let _ = self.exits.send(Exit { token, code, at: SystemTime::now() });
+                let _ = self.exits.send(Notice::Exit(Exit { token, code, at: SystemTime::now() }));
+            }
+        }
+    }
+
+    /// Close the OOM watch of `owner`, if any; with `last`, report a kill
+    /// not reported yet first (the init itself, its wakeup racing with the
+    /// exit).
+    fn end_oom(&self, reg: &mut Registry, owner: Token, last: bool) {
+        let Some(t) = reg.oom_of.remove(&owner) else { return };
+        let Some(mut o) = reg.ooms.remove(&t) else { return };
+        let _ = epoll::delete(&self.epoll, &o.watcher);
+        if last && matches!(o.watcher.check(), Ok(true)) {
+            let _ = self.exits.send(Notice::Oom { token: owner });
+        }
+    }
+
+    /// An OOM watch polled ready.
+    fn oom_ready(&self, reg: &mut Registry, token: Token) {
+        let Some(o) = reg.ooms.get_mut(&token) else { return };
+        match o.watcher.check() {
+            Ok(true) => {
+                let _ = self.exits.send(Notice::Oom { token: o.owner });
+            }
+            Ok(false) => {}
+            // The cgroup is gone (the container was deleted under a living
+            // init?): a dead watch would poll ready for ever.
+            Err(e) => {
+                log::debug!("monitor: OOM watch of {}: {e}", o.watcher.label());
+                let owner = o.owner;
+                self.end_oom(reg, owner, false);
             }
         }
     }
@@ -257,9 +343,13 @@ impl Inner {
         }
     }
 
-    /// A tracked pidfd polled readable: its process exited.
+    /// A tracked pidfd polled readable (its process exited), or an OOM
+    /// watch polled ready.
     fn ready(&self, token: Token) {
         let mut reg = self.lock();
+        if reg.ooms.contains_key(&token) {
+            return self.oom_ready(&mut reg, token);
+        }
         let Some(entry) = reg.entries.get(&token) else { return };
         match entry.pidfd.try_reap() {
             Ok(Some(code)) => self.reaped(&mut reg, token, code),
@@ -275,6 +365,8 @@ impl Inner {
     }
 
     fn reaped(&self, reg: &mut Registry, token: Token, code: ExitCode) {
+        // Before the exit: an OOM kill of the init is reported first.
+        self.end_oom(reg, token, true);
         if let Some(entry) = reg.entries.remove(&token) {
             let _ = epoll::delete(&self.epoll, entry.pidfd.as_fd());
             if reg.by_pid.get(&entry.pidfd.pid()) == Some(&token) {
@@ -312,6 +404,7 @@ impl Inner {
                     // that had this pid: drop it and reap the child as an orphan.
                     _ => {
                         reg.by_pid.remove(&pid);
+                        self.end_oom(&mut reg, token, false);
                         if let Some(e) = reg.entries.remove(&token) {
                             let _ = epoll::delete(&self.epoll, e.pidfd.as_fd());
                             self.deliver(token, e, 255);

@@ -35,7 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result, SysContext};
 use crate::events::{timestamp, Events};
 use crate::handoff::{self, Lookup, Response};
-use crate::monitor::{Exit, Monitor, Token};
+use crate::monitor::{Exit, Monitor, Notice, Token};
 use crate::pidfd::{ExitCode, Pidfd};
 use crate::rootfs::{self, RootMount};
 use crate::runtime::{self, Fdbox};
@@ -160,11 +160,25 @@ impl Shared {
         self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Record exits delivered by the monitor (the exit handler thread).
-    fn handle_exits(&self, exits: Receiver<Exit>) {
-        for exit in exits {
+    /// Record exits and OOM kills delivered by the monitor (the exit
+    /// handler thread). Under the lock: TaskOOM comes after the TaskStart
+    /// of a Start in progress, and before the init's TaskExit (the monitor
+    /// sends a kill of the init before its exit).
+    fn handle_exits(&self, notices: Receiver<Notice>) {
+        for notice in notices {
             let mut tasks = self.lock();
-            self.apply_exit(&mut tasks, exit);
+            match notice {
+                Notice::Exit(exit) => self.apply_exit(&mut tasks, exit),
+                Notice::Oom { token } => {
+                    let cid = tasks.tokens.get(&token).map(|(c, _)| c.clone()).or_else(|| {
+                        tasks.containers.values().find(|c| c.init.token == Some(token)).map(|c| c.id.clone())
+                    });
+                    if let Some(cid) = cid {
+                        log::info!("{cid}: OOM kill in the container");
+                        self.events.send(topics::TASK_OOM_EVENT_TOPIC, TaskOOM { container_id: cid, ..Default::default() });
+                    }
+                }
+            }
         }
     }
 
@@ -649,7 +663,7 @@ impl TaskService {
             let log = c.log();
             // Watch for OOM kills before the program runs: one right after
             // start must not go unseen.
-            if let Err(e) = watch_oom(&c.fdbox, &req.id, &self.shared.events) {
+            if let Err(e) = watch_oom(&self.shared.monitor, &c.init) {
                 log::warn!("{}: no OOM events: {e}", req.id);
             }
             c.fdbox.check(Some(&log), &args!["start", &req.id])?;
@@ -973,34 +987,23 @@ impl TaskService {
     }
 }
 
-/// TaskOOM: `fdbox events` (runc's `events`) prints an `oom` line whenever
-/// the kernel OOM-kills in the container's cgroup, and ends with the
-/// container. Its periodic stats are not wanted, hence the long interval.
-fn watch_oom(fdbox: &Fdbox, id: &str, events: &Events) -> Result<()> {
-    if !fdbox.supports("events", &["--interval"]) {
-        return Err(fdbox.missing("events"));
+/// TaskOOM: watch the memory cgroup of the container's init for OOM kills,
+/// in the monitor's epoll set (see [`Monitor::watch_oom`]): no process or
+/// thread per container. The cgroup is the one `/proc/<init>/cgroup` names,
+/// read while the init's pidfd shows it alive (so the pid is the init's).
+/// The watch ends with the init (or the task's deletion).
+fn watch_oom(monitor: &Monitor, init: &Proc) -> Result<()> {
+    let (Some(pidfd), Some(token)) = (init.pidfd.as_ref(), init.token) else {
+        return Err(Error::FailedPrecondition("the init is not running".into()));
+    };
+    match fdbox_cgroups::OomWatcher::of_process(pidfd.as_fd(), init.pid) {
+        Ok(Some(w)) => monitor.watch_oom(token, w).sys("epoll_ctl", || format!("OOM watch of pid {}", init.pid)),
+        Ok(None) => {
+            log::info!("pid {}: no memory cgroup of its own, no OOM events", init.pid);
+            Ok(())
+        }
+        Err(e) => Err(Error::Internal(format!("OOM watch of pid {}: {e}", init.pid))),
     }
-    let stdio = HelperStdio { stdin: std::process::Stdio::null(), stdout: std::process::Stdio::piped(), stderr: std::process::Stdio::null() };
-    let mut helper = fdbox.spawn(None, &args!["events", "--interval", "8760h", id], stdio)?;
-    let stdout = helper.child.stdout.take().ok_or_else(|| Error::Internal("fdbox events has no stdout".into()))?;
-    let (events, id) = (events.clone(), id.to_string());
-    std::thread::Builder::new()
-        .name("oom".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(std::result::Result::ok) {
-                let oom = serde_json::from_str::<serde_json::Value>(&line).is_ok_and(|v| v["type"] == "oom");
-                if oom {
-                    log::info!("{id}: OOM kill in the container");
-                    events.send(topics::TASK_OOM_EVENT_TOPIC, TaskOOM { container_id: id.clone(), ..Default::default() });
-                }
-            }
-            // The monitor reaps it; its exit code does not matter.
-            helper.wait();
-        })
-        .map_err(|e| Error::Internal(format!("starting the OOM watcher: {e}")))?;
-    Ok(())
 }
 
 fn not_found(id: &str) -> Error {
