@@ -10,14 +10,15 @@
 # shims are all there is to count. Everything is removed afterwards; containerd is stopped by
 # its pid.
 #
-# Usage (root): shim/bench/rss.sh [N]   (default 10; release binaries in target/release)
+# Usage (root): shim/bench/rss.sh [N]   (default 10; the static binaries `make release` builds,
+# or FDBOX_SHIM_BIN_DIR=DIR)
 set -eu
 
 N=${1:-10}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${FDBOX_SHIM_BIN_DIR:-$REPO/target/release}
+BIN=${FDBOX_SHIM_BIN_DIR:-$REPO/target/$(rustc -vV | sed -n 's/^host: //p')/release}
 for f in "$BIN/containerd-shim-fdbox-v2" "$BIN/fdbox"; do
-    [ -x "$f" ] || { echo "rss.sh: $f missing: cargo build --release -p fdbox -p fdbox-shim" >&2; exit 1; }
+    [ -x "$f" ] || { echo "rss.sh: $f missing: make release" >&2; exit 1; }
 done
 [ "$(id -u)" -eq 0 ] || { echo "rss.sh: run as root" >&2; exit 1; }
 

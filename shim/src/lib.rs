@@ -26,10 +26,11 @@ pub mod sys;
 
 pub use error::{Error, Result};
 
-/// The shim's `main`: SIGCHLD is blocked before any thread exists (the
-/// monitor reads it from a signalfd), then containerd-shim parses the
+/// The shim's `main`: one malloc arena and SIGCHLD blocked before any
+/// thread exists (the monitor reads SIGCHLD from a signalfd), then containerd-shim parses the
 /// command line and runs the action (`start`, `delete`, or serving).
 pub fn main() {
+    sys::single_malloc_arena();
     if let Err(e) = sys::block_sigchld() {
         eprintln!("{}: blocking SIGCHLD: {e}", service::RUNTIME_ID);
         std::process::exit(1);

@@ -9,6 +9,22 @@ fn last_errno() -> Errno {
     Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EINVAL))
 }
 
+/// One malloc arena for the whole process (`mallopt(M_ARENA_MAX, 1)`).
+/// glibc gives each new thread that allocates an arena of its own; the
+/// shim's dozen mostly idle threads (ttrpc workers, monitor, publisher)
+/// allocate little, and every arena keeps pages resident: measured with
+/// shim/bench/rss.sh, this takes the PSS per container from 1.18 to about
+/// 1.12 MB. Called first thing in `main`, before any thread exists.
+///
+/// See <https://man7.org/linux/man-pages/man3/mallopt.3.html>.
+pub fn single_malloc_arena() {
+    // SAFETY: mallopt only sets a tunable of the allocator; no thread
+    // exists yet that could be allocating concurrently.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+}
+
 /// Block `SIGCHLD` in the calling thread (`pthread_sigmask`). Called first
 /// thing in `main`, before any thread exists, so every thread inherits the
 /// mask and the signal is only ever seen through the monitor's signalfd.

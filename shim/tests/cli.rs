@@ -103,9 +103,13 @@ fn client_takes_a_pidfd_signals_and_waits() {
     let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(w["exit_status"], 143, "{w}");
     assert!(served.pidfd.exited());
-    match served.pidfd.exit_info() {
-        Ok(_) => assert_eq!(w["source"], "PIDFD_GET_INFO", "{w}"),
-        Err(_) => assert_eq!(w["source"], "shim", "{w}"),
+    // Which source answered depends on whether the client asked before or after the reap
+    // (the kernel keeps the exit info for pidfd holders once the process is reaped): either
+    // is right, as long as PIDFD_GET_INFO is only claimed where the kernel has it.
+    match w["source"].as_str() {
+        Some("PIDFD_GET_INFO") => assert!(served.pidfd.exit_info().is_ok(), "{w}"),
+        Some("shim") => {}
+        _ => panic!("unknown source: {w}"),
     }
 
     drop(server);
