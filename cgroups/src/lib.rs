@@ -181,6 +181,20 @@ impl Pending {
         }
     }
 
+    /// The hierarchy's part of the cgroup, once its leaf is made.
+    fn into_hier(self) -> Option<Hier> {
+        let rel = self.comps.join("/");
+        let dir = self.leaf?;
+        Some(Hier {
+            key: self.key,
+            controllers: self.controllers,
+            root: self.root,
+            rel,
+            dir,
+            created: self.created,
+        })
+    }
+
     /// Forget the progress of a failed [`make_fresh`] (after [`Pending::undo`]).
     fn reset(&mut self) {
         self.created.clear();
@@ -289,6 +303,75 @@ fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
     Ok(())
 }
 
+/// Make the directories of `pend` fresh, starting over when a parent
+/// vanished under us; on failure nothing of them is left.
+fn make_all_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
+    let mut tries = 0;
+    while let Err(e) = make_fresh(pend, path) {
+        pend.iter().for_each(Pending::undo);
+        // ENOENT (ENODEV in its files) on the way down: a parent
+        // vanished after our mkdir (EEXIST) or open, removed by a
+        // concurrent create that had made it and then failed. Start over.
+        if tries == PARENT_RACE_RETRIES || !matches!(e.errno(), Some(Errno::NOENT | Errno::NODEV)) {
+            return Err(e);
+        }
+        tries += 1;
+        pend.iter_mut().for_each(Pending::reset);
+    }
+    if pend.iter().any(|p| p.leaf.is_none()) {
+        pend.iter().for_each(Pending::undo);
+        return Err(Error::NoHierarchy("a cgroup directory was not created".into()));
+    }
+    Ok(())
+}
+
+/// A cgroup half made by [`Cgroup::begin_in`]: its cgroup2 directory
+/// exists, its v1 directories and limits not yet.
+pub struct Creating {
+    /// What is made so far.
+    cg: Cgroup,
+    /// The v1 hierarchies still to make.
+    later: Vec<Pending>,
+    /// The limits, the device rules and whether the bundle asked for
+    /// devices, while not yet applied.
+    limits: Option<(Vec<Op>, Vec<devices::Rule>, bool)>,
+}
+
+impl Creating {
+    /// The cgroup2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub fn clone_into_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.cg.clone_into_fd()
+    }
+
+    /// The path [`Cgroup::path`] will return.
+    pub fn path(&self) -> &str {
+        self.cg.path()
+    }
+
+    /// Make the v1 directories, then apply the limits and the device
+    /// allowlist everywhere. On failure the error comes with what exists
+    /// of the cgroup, for the caller to [`Cgroup::destroy`] once nothing
+    /// runs in it any more (an init born in the cgroup2 directory).
+    pub fn finish(mut self) -> std::result::Result<Cgroup, (Error, Cgroup)> {
+        let mut cg = self.cg;
+        if let Err(e) = make_all_fresh(&mut self.later, cg.path()) {
+            return Err((e, cg));
+        }
+        cg.hiers.extend(self.later.into_iter().filter_map(Pending::into_hier));
+        if let Some((ops, rules, wanted)) = self.limits.take() {
+            if let Err(e) = cg.apply(&ops, Some(&rules), wanted) {
+                return Err((e, cg));
+            }
+        }
+        Ok(cg)
+    }
+
+    /// Give up: remove what was made (once nothing runs in it).
+    pub fn abandon(self) -> Result<()> {
+        self.cg.destroy()
+    }
+}
+
 /// The `tasks` files of a cgroup's v1 hierarchies, open for writing, from
 /// [`Cgroup::self_attach`].
 ///
@@ -309,6 +392,17 @@ impl SelfAttach {
     /// Nothing to join (pure v2: `CLONE_INTO_CGROUP` places the child).
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
+    }
+
+    /// The files' names (for messages) and fds, to hand to another
+    /// process (SCM_RIGHTS); [`SelfAttach::from_parts`] puts them together.
+    pub fn into_parts(self) -> (Vec<String>, Vec<OwnedFd>) {
+        self.files.into_iter().unzip()
+    }
+
+    /// The inverse of [`SelfAttach::into_parts`]: names and fds in order.
+    pub fn from_parts(names: Vec<String>, fds: Vec<OwnedFd>) -> SelfAttach {
+        SelfAttach { files: names.into_iter().zip(fds).collect() }
     }
 
     /// Move the calling (single-threaded) process into the cgroup in every
@@ -443,6 +537,44 @@ impl Cgroup {
         id: &str,
         resources: Option<&LinuxResources>,
     ) -> Result<Cgroup> {
+        let creating = Self::begin_impl(layout, mountinfo, cgroups_path, id, resources, false)?;
+        creating.finish().map_err(|(e, made)| {
+            // the original error matters more than a failed cleanup
+            let _ = made.destroy();
+            e
+        })
+    }
+
+    /// [`Cgroup::create_in`] in two steps, for a runtime that has its init
+    /// born in the cgroup2 directory (`clone3(CLONE_INTO_CGROUP)`) but
+    /// wants the v1 hierarchies, a directory each, made while the init
+    /// already sets itself up: this step checks everything the bundle
+    /// asks for and makes the cgroup2 directory (pure v2: the whole
+    /// cgroup, limits included); [`Creating::finish`] makes the rest.
+    ///
+    /// An existing empty cgroup2 directory may then be replaced before a
+    /// v1 directory is found in use (the one-step create checks every
+    /// hierarchy first).
+    pub fn begin_in(
+        mountinfo: &str,
+        layout: Layout,
+        cgroups_path: Option<&str>,
+        id: &str,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Creating> {
+        Self::begin_impl(layout, Some(mountinfo), cgroups_path, id, resources, true)
+    }
+
+    /// `split`: only the cgroup2 directory now, the v1 ones in
+    /// [`Creating::finish`]; else every directory now.
+    fn begin_impl(
+        layout: Layout,
+        mountinfo: Option<&str>,
+        cgroups_path: Option<&str>,
+        id: &str,
+        resources: Option<&LinuxResources>,
+        split: bool,
+    ) -> Result<Creating> {
         let spec = path::parse(cgroups_path, id)?;
         let (roots, avail) = open_roots(layout, mountinfo)?;
         // Check everything the bundle asks for before touching the tree.
@@ -457,7 +589,8 @@ impl Cgroup {
             path::Spec::Absolute(_) => Vec::new(),
         };
         let mut resolved = Vec::with_capacity(roots.len());
-        let mut pend = Vec::with_capacity(roots.len());
+        let mut now = Vec::with_capacity(roots.len());
+        let mut later = Vec::with_capacity(roots.len());
         for r in roots {
             let key = r.mount.key();
             let own_path = own.iter().find(|(k, _)| *k == key).map(|(_, p)| p.as_str());
@@ -470,7 +603,7 @@ impl Cgroup {
                     parent_of_own: layout == Layout::Unified,
                 },
             )?;
-            pend.push(Pending {
+            let pending = Pending {
                 key: key.clone(),
                 controllers: r.mount.controllers.clone().unwrap_or_default(),
                 root: r.dir,
@@ -479,56 +612,37 @@ impl Cgroup {
                 parent: None,
                 existing: None,
                 leaf: None,
-            });
+            };
+            if split && !r.mount.is_v2() {
+                later.push(pending);
+            } else {
+                now.push(pending);
+            }
             resolved.push((key, p));
         }
         let encoded = path::Resolved(resolved).encode();
-        let mut tries = 0;
-        while let Err(e) = make_fresh(&mut pend, &encoded) {
-            pend.iter().for_each(Pending::undo);
-            // ENOENT (ENODEV in its files) on the way down: a parent
-            // vanished after our mkdir (EEXIST) or open, removed by a
-            // concurrent create that had made it and then failed. Start over.
-            if tries == PARENT_RACE_RETRIES || !matches!(e.errno(), Some(Errno::NOENT | Errno::NODEV)) {
-                return Err(e);
-            }
-            tries += 1;
-            pend.iter_mut().for_each(Pending::reset);
-        }
-        if pend.iter().any(|p| p.leaf.is_none()) {
-            pend.iter().for_each(Pending::undo);
-            return Err(Error::NoHierarchy("a cgroup directory was not created".into()));
-        }
-        let mut hiers = Vec::with_capacity(pend.len());
-        for p in pend {
-            let rel = p.comps.join("/");
-            let Some(dir) = p.leaf else { continue };
-            hiers.push(Hier {
-                key: p.key,
-                controllers: p.controllers,
-                root: p.root,
-                rel,
-                dir,
-                created: p.created,
-            });
-        }
+        make_all_fresh(&mut now, &encoded)?;
         let cg = Cgroup {
             layout,
             path: encoded,
-            hiers,
+            hiers: now.into_iter().filter_map(Pending::into_hier).collect(),
             avail,
         };
-        let devices_wanted = !spec_rules.is_empty();
+        let limits = (ops, rules, !spec_rules.is_empty());
+        if layout != Layout::Unified {
+            return Ok(Creating { cg, later, limits: Some(limits) });
+        }
+        // Pure v2: nothing is left for later, the limits included (before
+        // anyone is born in it).
+        let (ops, rules, wanted) = limits;
         let res = (|| {
-            if layout == Layout::Unified {
-                // as runc: every controller the root offers, best effort
-                let all = cg.avail.v2.clone().unwrap_or_default();
-                cg.enable_v2(&all, false)?;
-            }
-            cg.apply(&ops, Some(&rules), devices_wanted)
+            // as runc: every controller the root offers, best effort
+            let all = cg.avail.v2.clone().unwrap_or_default();
+            cg.enable_v2(&all, false)?;
+            cg.apply(&ops, Some(&rules), wanted)
         })();
         match res {
-            Ok(()) => Ok(cg),
+            Ok(()) => Ok(Creating { cg, later, limits: None }),
             Err(e) => {
                 // the original error matters more than a failed cleanup
                 let _ = cg.destroy();

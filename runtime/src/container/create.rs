@@ -55,7 +55,7 @@ pub struct Created {
 /// Create the container `o.id`. On any failure nothing is left behind: the
 /// init is killed and reaped, and the state directory removed.
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
-    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, cgroup: None, poststop: None, armed: true };
+    let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, creating: None, cgroup: None, poststop: None, armed: true };
     let created = create_in(&mut guard, o)?;
     guard.armed = false;
     Ok(created)
@@ -67,6 +67,7 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
 struct Cleanup {
     dir: Option<StateDir>,
     child: Option<PidFd>,
+    creating: Option<fdbox_cgroups::Creating>,
     cgroup: Option<Cgroup>,
     poststop: Option<(oci_spec::runtime::Spec, HookState)>,
     armed: bool,
@@ -80,6 +81,9 @@ impl Drop for Cleanup {
         if let Some(init) = self.child.take() {
             let _ = init.signal(libc::SIGKILL);
             let _ = init.reap();
+        }
+        if let Some(c) = self.creating.take() {
+            let _ = c.abandon();
         }
         if let Some(cg) = self.cgroup.take() {
             let _ = cg.destroy();
@@ -203,19 +207,21 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     let (parent_sync, child_sync) = SyncSocket::pair().sys("socketpair", || "sync".into())?;
 
     // A fresh cgroup per container (kernel 6.12+ kills children cloned into
-    // a cgroup that once saw cgroup.kill). On pure v2 the init is born in
-    // it (CLONE_INTO_CGROUP); otherwise it waits until we attached it.
+    // a cgroup that once saw cgroup.kill). The init is born in its cgroup2
+    // directory (CLONE_INTO_CGROUP), made now; v1 directories are made
+    // after clone3, while the init sets up (a mkdir each: half a
+    // millisecond on a host with nine hierarchies), and it moves itself
+    // into them once we say "go" (see SelfAttach).
     let layout = fdbox_cgroups::detect_in(&mountinfo)?;
-    let cgroup = Cgroup::create_in(&mountinfo, layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
+    let creating = Cgroup::begin_in(&mountinfo, layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
     for warning in linux.resources().as_ref().map(fdbox_cgroups::ignored_resources).unwrap_or_default() {
         crate::log::warn(&warning);
     }
-    // The init is born in the cgroup2 directory (CLONE_INTO_CGROUP) and
-    // moves itself into the v1 hierarchies first thing (see SelfAttach).
-    let self_attach = cgroup.self_attach()?;
-    guard.cgroup = Some(cgroup);
-    let cgroup = guard.cgroup.as_ref().ok_or_else(|| Error::State("lost the cgroup".into()))?;
-    let cgroup_path = cgroup.path().to_string();
+    let cgroup_path = creating.path().to_string();
+    // "go" comes with the v1 cgroup (none on pure v2) or the id maps.
+    let await_go = layout != fdbox_cgroups::Layout::Unified || new_userns;
+    guard.creating = Some(creating);
+    let creating = guard.creating.as_ref().ok_or_else(|| Error::State("lost the cgroup".into()))?;
 
     // Joining a pid namespace only affects children, so the parent joins it
     // and the init is born inside.
@@ -233,7 +239,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
 
     // SAFETY: fdbox never starts a thread in the process that creates
     // containers (see DESIGN.md), so this process is single-threaded.
-    let cloned = unsafe { sys::clone3(clone_flags, cgroup.clone_into_fd()) }.sys("clone3", || format!("flags {clone_flags:#x}"))?;
+    let cloned = unsafe { sys::clone3(clone_flags, creating.clone_into_fd()) }.sys("clone3", || format!("flags {clone_flags:#x}"))?;
     let (pid, pidfd) = match cloned {
         Cloned::Child => {
             drop(parent_sync);
@@ -253,7 +259,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
                 terminal,
                 extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
                 no_pivot: o.no_pivot,
-                self_attach: Some(self_attach),
+                await_go,
                 new_userns,
                 in_cgroup: false,
                 new_cgroupns,
@@ -271,11 +277,19 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
     if let Some(t) = timens {
         t.restore()?;
     }
-    // With a user namespace: write its mappings and idmap the mounts, then
-    // "go". If the init died meanwhile, its own error message is the one
-    // to show.
-    drop(self_attach);
+    // The rest of the cgroup; with a user namespace the id maps and the
+    // idmapped mounts; then "go". If the init died meanwhile, its own error
+    // message is the one to show.
     let placed = (|| -> Result<()> {
+        if let Some(creating) = guard.creating.take() {
+            match creating.finish() {
+                Ok(cg) => guard.cgroup = Some(cg),
+                Err((e, made)) => {
+                    guard.cgroup = Some(made);
+                    return Err(e.into());
+                }
+            }
+        }
         let mut new_rootfs = None;
         if new_userns {
             // We are the init's unreaped parent: /proc/<pid> is the init's.
@@ -305,9 +319,13 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             }
             idmap_binds(&spec, &mounts, Some(&userns))?;
         }
-        if new_userns {
-            let fds: Vec<_> = new_rootfs.iter().map(|m| m.as_fd()).collect();
-            parent_sync.send(&Msg::Go, &fds).sys("sendmsg", || "sync socket".into())?;
+        if await_go {
+            let cgroup = guard.cgroup.as_ref().ok_or_else(|| Error::State("lost the cgroup".into()))?;
+            let (cgroup_files, tasks) = cgroup.self_attach()?.into_parts();
+            let mut fds: Vec<_> = new_rootfs.iter().map(|m| m.as_fd()).collect();
+            fds.extend(tasks.iter().map(|f| f.as_fd()));
+            let go = Msg::Go { rootfs: new_rootfs.is_some(), cgroup_files };
+            parent_sync.send(&go, &fds).sys("sendmsg", || "sync socket".into())?;
         }
         drop(new_rootfs);
         Ok(())
@@ -435,7 +453,7 @@ fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts, hook_ctx: (&oci_s
                     // The hooks' time does not count against the init's.
                     deadline = Instant::now() + SETUP_TIMEOUT;
                 }
-                Some((Msg::Go | Msg::HooksDone { .. }, _)) => return Err(Error::Init("unexpected message from the init".into())),
+                Some((Msg::Go { .. } | Msg::HooksDone { .. }, _)) => return Err(Error::Init("unexpected message from the init".into())),
                 None => return Err(Error::Init("container init exited during setup".into())),
             }
         } else if fds[1].revents().contains(PollFlags::IN) {

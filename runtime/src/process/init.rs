@@ -46,11 +46,11 @@ pub struct InitCtx<'a> {
     /// fds 3.. that pass to the container (LISTEN_FDS + --preserve-fds).
     pub extra_fds: u32,
     pub no_pivot: bool,
-    /// Our way into the v1 cgroup hierarchies (the cgroup2 one we were
-    /// born in), taken first thing.
-    pub self_attach: Option<fdbox_cgroups::SelfAttach>,
-    /// With a new user namespace, the parent says "go" once it wrote our
-    /// id maps; we wait for that before anything else.
+    /// The parent says "go" once it made the v1 part of our cgroup (we
+    /// were born in the cgroup2 one) and, with a new user namespace, wrote
+    /// our id maps; see [`enter_cgroup`].
+    pub await_go: bool,
+    /// With a new user namespace "go" is awaited before anything else.
     pub new_userns: bool,
     /// [`enter_cgroup`] has run.
     pub in_cgroup: bool,
@@ -104,11 +104,6 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     rustix::process::setsid().sys("setsid", String::new)?;
     // Device nodes and mount points get exactly the modes the spec asks for.
     rustix::process::umask(Mode::empty());
-    // In the container's cgroup before anything of it happens (memory,
-    // pids and devices limits apply to the setup too).
-    if let Some(a) = ctx.self_attach.take() {
-        a.join()?;
-    }
     // A new user namespace maps nothing until the parent wrote our maps:
     // wait for that before anything else.
     if ctx.new_userns {
@@ -184,29 +179,39 @@ pub(crate) fn become_process(
     Ok(exe)
 }
 
-/// With a new user namespace, wait for the parent's "go" (our id maps are
-/// written); then learn our place in each cgroup hierarchy (for
-/// /sys/fs/cgroup) and make the cgroup namespace, which is rooted where we
-/// are when it is made. Runs once: first thing with a new user namespace,
-/// else after the namespaces given by path were joined (a joined user
-/// namespace then owns the new cgroup namespace), at the first cgroup
-/// mount or before the hooks.
+/// Be in the container's cgroup: wait for the parent's "go" and move into
+/// the v1 hierarchies it made meanwhile (a thread moving itself: see
+/// SelfAttach); learn our place in each hierarchy (for /sys/fs/cgroup);
+/// make the cgroup namespace, which is rooted where we are when it is made.
+///
+/// Runs once: first thing with a new user namespace (nothing is mapped
+/// before "go"); else as late as it can, at the first cgroup mount or
+/// before the hooks, so that the parent's mkdirs overlap with our mounts.
+/// Nothing of the container, hooks included, runs before. A user namespace
+/// joined by path is joined before, and so owns the new cgroup namespace.
 fn enter_cgroup(ctx: &mut InitCtx<'_>) -> Result<()> {
     if ctx.in_cgroup {
         return Ok(());
     }
     ctx.in_cgroup = true;
-    if ctx.new_userns {
+    if ctx.await_go {
         match ctx.sync.recv().sys("recvmsg", || "sync socket".into())? {
-            // With a user namespace over an overlay rootfs, the parent made
-            // a new overlay from idmapped layers: that is our rootfs now
-            // (only then is "go" awaited before the rootfs is attached).
-            Some((Msg::Go, fds)) => {
-                if let Some(fd) = fds.into_iter().next() {
+            Some((Msg::Go { rootfs, cgroup_files }, fds)) => {
+                let mut fds = fds.into_iter();
+                // With a user namespace over an overlay rootfs, the parent
+                // made a new overlay from idmapped layers: our rootfs now
+                // (only then is "go" awaited before the rootfs is attached).
+                if rootfs {
+                    let fd = fds.next().ok_or_else(|| Error::Init("\"go\" without its rootfs".into()))?;
                     ctx.rootfs = fdbox_mount::MountFd::from_owned(fd, "rootfs");
                 }
+                let tasks: Vec<_> = fds.collect();
+                if tasks.len() != cgroup_files.len() {
+                    return Err(Error::Init("\"go\" without its cgroup files".into()));
+                }
+                fdbox_cgroups::SelfAttach::from_parts(cgroup_files, tasks).join()?;
             }
-            _ => return Err(Error::Init("parent went away before writing the init's id mappings".into())),
+            _ => return Err(Error::Init("parent went away before the init's cgroup was made".into())),
         }
     }
     // Where we are in each hierarchy: read before a cgroup namespace hides it.

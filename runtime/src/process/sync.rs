@@ -4,7 +4,7 @@
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use rustix::io::Errno;
-use rustix::net::{socketpair, AddressFamily, SocketFlags, SocketType};
+use rustix::net::{socketpair, AddressFamily, RecvFlags, SocketFlags, SocketType};
 use serde::{Deserialize, Serialize};
 
 use crate::fdpass;
@@ -12,8 +12,17 @@ use crate::fdpass;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Msg {
-    /// parent → child: the init is in its cgroup; go on.
-    Go,
+    /// parent → child: the container's cgroup is made and, with a user
+    /// namespace, the id maps are written; go on. Attached fds: the new
+    /// rootfs when `rootfs` (an overlay rebuilt from idmapped layers), then
+    /// one `tasks` file per v1 hierarchy, named by `cgroup_files`, for the
+    /// init to move itself in.
+    Go {
+        #[serde(default)]
+        rootfs: bool,
+        #[serde(default)]
+        cgroup_files: Vec<String>,
+    },
     /// child → parent: the pty master for `--console-socket` (fd attached).
     Console { name: String },
     /// child → parent: the container is set up and waits for `start`.
@@ -46,19 +55,35 @@ impl SyncSocket {
 
     /// The next message; `Ok(None)` when the peer has closed its end.
     pub fn recv(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>, Errno> {
-        let mut buf = vec![0u8; 64 * 1024];
         // A peer that died with our last message unread leaves ECONNRESET
         // pending, and the kernel reports it before the messages the peer
         // sent first (its error, say); reading it clears it, so read again.
-        let (n, fds) = match fdpass::recv(self.0.as_fd(), &mut buf) {
-            Err(Errno::CONNRESET) => fdpass::recv(self.0.as_fd(), &mut buf)?,
+        let size = match self.next_size() {
+            Err(Errno::CONNRESET) => self.next_size()?,
             other => other?,
         };
+        // Exactly the message's size: hook states carry the annotations,
+        // which have no fixed limit, and a small message touches few pages.
+        let mut buf = vec![0u8; size.max(1)];
+        let (n, fds) = fdpass::recv(self.0.as_fd(), &mut buf)?;
         if n == 0 && fds.is_empty() {
             return Ok(None);
         }
         let msg = serde_json::from_slice(&buf[..n]).map_err(|_| Errno::PROTO)?;
         Ok(Some((msg, fds)))
+    }
+}
+
+impl SyncSocket {
+    /// The length of the next message, waiting for one, without taking it
+    /// (MSG_PEEK | MSG_TRUNC: a unix seqpacket reports its full length).
+    fn next_size(&self) -> Result<usize, Errno> {
+        loop {
+            match rustix::net::recv(&self.0, &mut [0u8; 0][..], RecvFlags::PEEK | RecvFlags::TRUNC) {
+                Err(Errno::INTR) => continue,
+                other => return other.map(|(_, len)| len),
+            }
+        }
     }
 }
 
@@ -86,13 +111,23 @@ mod tests {
         assert!(b.recv().unwrap().is_none());
     }
 
+    /// A message far larger than a page (a hook state with big annotations)
+    /// arrives whole.
+    #[test]
+    fn large_messages_arrive_whole() {
+        let (a, b) = SyncSocket::pair().unwrap();
+        let message = "x".repeat(150 * 1024);
+        a.send(&Msg::Error { message: message.clone() }, &[]).unwrap();
+        assert_eq!(b.recv().unwrap().unwrap().0, Msg::Error { message });
+    }
+
     /// The init reports an error and dies with our "go" unread: its error
     /// still reaches us (the kernel reports ECONNRESET first).
     #[test]
     fn error_of_a_peer_that_died_with_our_message_unread() {
         let (parent, child) = SyncSocket::pair().unwrap();
         child.send(&Msg::Error { message: "oom_score_adj: EACCES".into() }, &[]).unwrap();
-        parent.send(&Msg::Go, &[]).unwrap();
+        parent.send(&Msg::Go { rootfs: false, cgroup_files: vec![] }, &[]).unwrap();
         drop(child);
         assert_eq!(parent.recv().unwrap().unwrap().0, Msg::Error { message: "oom_score_adj: EACCES".into() });
         assert!(parent.recv().unwrap().is_none());
