@@ -222,6 +222,23 @@ mod tests {
         assert!(parse(v).unwrap_err().to_string().contains("without a new user namespace"));
     }
 
+    /// oci-spec checks `execCPUAffinity` with a regex (served by regex-lite
+    /// here, see third_party/regex-lite-as-regex): cpu lists pass, anything
+    /// else is a config error.
+    #[test]
+    fn exec_cpu_affinity_is_checked() {
+        for ok in ["0", "0-1", "0,2-3,7", "10-12,15"] {
+            let mut v = default_spec(false);
+            v["process"]["execCPUAffinity"] = serde_json::json!({ "initial": ok, "final": ok });
+            parse(v).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in ["", "a", "1-", "1,,2", "-1", "1 2", "١"] {
+            let mut v = default_spec(false);
+            v["process"]["execCPUAffinity"] = serde_json::json!({ "initial": bad });
+            assert!(parse(v).is_err(), "{bad:?} was accepted");
+        }
+    }
+
     #[test]
     fn refuses_missing_mount_ns_and_relative_destination() {
         let mut v = default_spec(false);
