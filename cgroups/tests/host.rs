@@ -12,16 +12,19 @@
 //! `Layout::Unified`.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fdbox_cgroups::{detect, Cgroup, Error, Layout, Pid, Signal};
+use fdbox_cgroups::{detect, Cgroup, Error, Layout, OomWatcher, Pid, Signal};
 use oci_spec::runtime::{
     LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxDeviceType, LinuxHugepageLimitBuilder, LinuxMemoryBuilder,
     LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
 };
+use rustix::event::{poll, PollFd, Timespec};
+use rustix::process::PidfdFlags;
 use std::os::unix::process::ExitStatusExt;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -668,4 +671,83 @@ fn v2_backend_on_hybrid_host() {
     let e = Cgroup::create(Layout::Unified, Some(&g.path()), "t", Some(&r)).expect_err("rt");
     assert!(matches!(e, Error::Unsupported(_)), "{e}");
     assert!(g.leftovers().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// OomWatcher (the shim's OOM events)
+// ---------------------------------------------------------------------------------------------
+
+fn oom_readable(w: &OomWatcher, timeout: Duration) -> bool {
+    let ts = Timespec { tv_sec: timeout.as_secs() as _, tv_nsec: 0 };
+    let mut fds = [PollFd::new(w, w.poll_flags())];
+    matches!(poll(&mut fds, Some(&ts)), Ok(n) if n > 0)
+}
+
+fn pidfd(child: &Child) -> OwnedFd {
+    rustix::process::pidfd_open(Pid::from_raw(child.id() as i32).expect("pid"), PidfdFlags::empty()).expect("pidfd_open")
+}
+
+#[test]
+fn oom_watcher_of_a_process_reports_each_oom_kill_and_ends_with_the_cgroup() {
+    require_root!();
+    let mut g = Guard::new();
+    let layout = detect().expect("detect");
+    let mem = LinuxMemoryBuilder::default().limit(16i64 << 20).swap(16i64 << 20).build().expect("memory");
+    let r = LinuxResourcesBuilder::default().memory(mem).build().expect("resources");
+    let cg = Cgroup::create(layout, Some(&g.path()), "t", Some(&r)).expect("create");
+    // Each line on stdin: a dd whose 64 MiB buffer is OOM-killed; the shell goes on.
+    let child = Command::new("/bin/sh")
+        .arg("-c")
+        .arg("while read _go; do dd if=/dev/zero of=/dev/null bs=64M count=1; done")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sh");
+    let pid = child.id() as i32;
+    g.children.push(child);
+    let i = g.children.len() - 1;
+    cg.attach(pid_of(&g, i)).expect("attach");
+    let fd = pidfd(&g.children[i]);
+    let Some(mut w) = OomWatcher::of_process(rustix::fd::AsFd::as_fd(&fd), pid).expect("watch") else {
+        println!("skipped: no memory controller for the test cgroup");
+        return;
+    };
+    assert!(w.label().ends_with(&g.path()), "{}", w.label());
+    assert!(!w.check().expect("first check"), "no OOM kill yet");
+
+    for round in 1..=2 {
+        let stdin = g.children[i].stdin.as_mut().expect("stdin");
+        stdin.write_all(b"go\n").expect("release");
+        stdin.flush().expect("flush");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = false;
+        while !seen && Instant::now() < deadline {
+            if oom_readable(&w, Duration::from_secs(1)) {
+                seen = w.check().expect("check");
+            }
+        }
+        assert!(seen, "OOM kill {round} reported (oom_kill {:?})", cg.oom_kill_count());
+        // v1 notifies just before the kill is counted.
+        let counted = Instant::now() + Duration::from_secs(5);
+        while cg.oom_kill_count().expect("count") < round && Instant::now() < counted {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(cg.oom_kill_count().expect("count"), round);
+        assert!(!w.check().expect("again"), "one report per kill");
+    }
+
+    // The init is gone; its cgroup removed: the watch ends with an error,
+    // never with a report.
+    let _ = g.children[i].kill();
+    let _ = g.children[i].wait();
+    assert!(OomWatcher::of_process(rustix::fd::AsFd::as_fd(&fd), pid).is_err(), "an exited process is refused");
+    cg.kill_all(Signal::KILL).expect("kill rest");
+    cg.destroy().expect("destroy");
+    if oom_readable(&w, Duration::from_secs(2)) {
+        assert!(w.check().is_err(), "the cgroup's removal is not an OOM kill");
+    } else {
+        assert!(w.check().is_err(), "the removed cgroup cannot be read");
+    }
+    assert!(g.leftovers().is_empty(), "{:?}", g.leftovers());
 }
