@@ -218,10 +218,15 @@ const METHOD: &str = r#"
   `execve`: every command inherits the benchmark's own RSS as a floor (shown with the floors).
 - **Floors**: `unshare` with the same five namespaces running the rootfs's /bin/true, and a
   plain fork+exec of it, measured in the same rounds as `run`.
-- **cgroup v1 attach**: moving a process into a v1 cgroup takes a global lock whose writer
+- **cgroup v1 attach**: writing a pid to a v1 `cgroup.procs` takes a global lock whose writer
   first waits for an RCU grace period (milliseconds on a busy machine), unless another attach
-  happened just before, by whichever runtime. Run times are therefore bimodal and the spread is
-  wide; the interleaving and the paired ratios keep the comparison fair.
+  happened just before, by whichever runtime: crun's and runc's run times are bimodal and their
+  spread is wide. fdbox's init moves itself by writing `0` to each `tasks` file, which skips
+  that lock. The interleaving and the paired ratios keep the comparison fair.
+- **Binary size is memory here**: on the development host the kernel makes the whole
+  executable resident at `execve` (all of a static binary's text shows as `Private_Dirty`
+  in smaps), so a runtime's peak RSS starts at the size of its binary, and exec time grows
+  with it.
 - Nothing here is asserted: figures are reported, never checked by a test.
 "#;
 
