@@ -4,7 +4,7 @@
 pub mod cli;
 pub mod container;
 pub mod error;
-pub mod fdpass;
+pub use fdbox_fdpass as fdpass;
 pub mod hooks;
 pub mod log;
 pub mod notify;

@@ -13,7 +13,7 @@
 
 pub mod error;
 pub mod events;
-pub mod fdpass;
+pub use fdbox_fdpass as fdpass;
 pub mod handoff;
 pub mod metrics;
 pub mod monitor;

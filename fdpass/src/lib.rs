@@ -1,5 +1,7 @@
-//! Unix sockets and SCM_RIGHTS: the sockets `fdbox` sends pidfds and pty
-//! masters to, and the pidfd hand-off socket.
+//! Unix sockets and SCM_RIGHTS, for fdbox and its shim: the sync socket
+//! between fdbox and the container init, the client sockets of runc's
+//! protocols (`--console-socket`, `--pidfd-socket`), and the shim's pidfd
+//! hand-off socket.
 //!
 //! Socket paths under a containerd bundle can be longer than `sun_path`
 //! (108 bytes), so sockets are bound and connected through
@@ -17,8 +19,11 @@ use rustix::net::{
     SendAncillaryMessage, SendFlags, SocketAddrUnix, SocketFlags, SocketType,
 };
 
-/// The most fds one message of ours carries.
-pub const MAX_FDS: usize = 4;
+/// The most fds one message of ours carries: "go" carries a rootfs and
+/// one `tasks` file per cgroup v1 hierarchy (a dozen or so on a v1 host).
+/// The kernel's own limit (SCM_MAX_FD) is 253. More arriving is an error
+/// (MSG_CTRUNC), never a silent loss.
+pub const MAX_FDS: usize = 64;
 
 /// Longest path `sun_path` takes (108 bytes with the terminating NUL).
 const SUN_PATH_MAX: usize = 107;
@@ -103,20 +108,31 @@ pub fn listen_in(dir: BorrowedFd<'_>, name: &str, mode: u32) -> Result<OwnedFd, 
     Ok(sock)
 }
 
-/// Connect a stream socket to `path`, through an `O_PATH` fd of its
-/// directory when the path is too long for `sun_path`.
-pub fn connect(path: &Path) -> Result<OwnedFd, Errno> {
-    let sock = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::CLOEXEC, None)?;
+/// Connect to the unix socket at `path`: a stream socket (runc's console
+/// and pidfd sockets), else seqpacket or datagram, whichever the listener
+/// is. A path too long for `sun_path` is reached through an `O_PATH` fd of
+/// its directory.
+pub fn connect(path: impl AsRef<Path>) -> Result<OwnedFd, Errno> {
+    let path = path.as_ref();
     let text = path.to_string_lossy();
-    if text.len() <= SUN_PATH_MAX {
-        rustix::net::connect(&sock, &SocketAddrUnix::new(path)?)?;
-        return Ok(sock);
+    let (_dir, addr) = if text.len() <= SUN_PATH_MAX {
+        (None, SocketAddrUnix::new(path)?)
+    } else {
+        let dir = open_dir(path.parent().ok_or(Errno::INVAL)?)?;
+        let name = path.file_name().ok_or(Errno::INVAL)?.to_string_lossy();
+        let addr = SocketAddrUnix::new(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))?;
+        (Some(dir), addr)
+    };
+    let mut last = Errno::INVAL;
+    for ty in [SocketType::STREAM, SocketType::SEQPACKET, SocketType::DGRAM] {
+        let sock = rustix::net::socket_with(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)?;
+        match rustix::net::connect(&sock, &addr) {
+            Ok(()) => return Ok(sock),
+            Err(e @ Errno::PROTOTYPE) => last = e,
+            Err(e) => return Err(e),
+        }
     }
-    let dir = open_dir(path.parent().ok_or(Errno::INVAL)?)?;
-    let name = path.file_name().ok_or(Errno::INVAL)?.to_string_lossy();
-    let addr = SocketAddrUnix::new(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))?;
-    rustix::net::connect(&sock, &addr)?;
-    Ok(sock)
+    Err(last)
 }
 
 /// Accept one connection (close-on-exec), retrying on EINTR.
@@ -141,7 +157,7 @@ mod tests {
 
     #[test]
     fn long_paths_go_through_the_dir_fd() {
-        let base = std::env::temp_dir().join(format!("fdbox-shim-fdpass-{}", std::process::id()));
+        let base = std::env::temp_dir().join(format!("fdbox-fdpass-{}", std::process::id()));
         let deep = base.join("d".repeat(60)).join("e".repeat(60));
         std::fs::create_dir_all(&deep).unwrap();
         let dir = open_dir(&deep).unwrap();
@@ -161,6 +177,33 @@ mod tests {
         assert_eq!(fds.len(), 1);
         let cred = peer_cred(&server).unwrap();
         assert_eq!(cred.pid.as_raw_nonzero().get() as u32, std::process::id());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    /// A seqpacket listener (some clients of --console-socket use one) is
+    /// connected to as such; more fds than fit are an error, not a loss.
+    #[test]
+    fn seqpacket_listeners_and_too_many_fds() {
+        let base = std::env::temp_dir().join(format!("fdbox-fdpass-sp-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let path = base.join("sp.sock");
+        let listener = rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
+        rustix::net::bind(&listener, &SocketAddrUnix::new(&path).unwrap()).unwrap();
+        rustix::net::listen(&listener, 1).unwrap();
+        let client = connect(&path).unwrap();
+        let server = accept(listener.as_fd()).unwrap();
+        let dir = open_dir(&base).unwrap();
+        let many: Vec<_> = (0..MAX_FDS).map(|_| dir.as_fd()).collect();
+        send(client.as_fd(), b"x", &many).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(recv(server.as_fd(), &mut buf).unwrap().1.len(), MAX_FDS);
+        // A peer that sends more than we take: the receiver says so.
+        let too_many: Vec<_> = (0..MAX_FDS + 8).map(|_| dir.as_fd()).collect();
+        let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS + 8))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(SendAncillaryMessage::ScmRights(&too_many)));
+        sendmsg(client.as_fd(), &[IoSlice::new(b"z")], &mut control, SendFlags::empty()).unwrap();
+        assert_eq!(recv(server.as_fd(), &mut buf).unwrap_err(), Errno::MSGSIZE);
         std::fs::remove_dir_all(&base).unwrap();
     }
 }
