@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fdbox_tests::clients::{busybox_oci_image, require_tool, CgroupSubtree, HostDirs};
+use fdbox_tests::clients::{busybox_oci_image, require_tool, CgroupSubtree, ContainerdDaemon, HostDirs};
 use fdbox_tests::*;
 
 const CMD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -53,13 +53,11 @@ fn shim_binaries() -> Option<(PathBuf, PathBuf)> {
 
 struct Containerd<'e> {
     env: &'e Env,
-    ctr: PathBuf,
+    daemon: ContainerdDaemon<'e>,
     base: PathBuf,
-    daemon: Option<Proc>,
     cgroup: CgroupSubtree,
     shim: PathBuf,
     client: PathBuf,
-    _host_dirs: HostDirs,
 }
 
 impl<'e> Containerd<'e> {
@@ -68,8 +66,6 @@ impl<'e> Containerd<'e> {
             skip("the fdbox shim runs fdbox; FDBOX_TEST_RUNTIME=runc validates the runtime tests only");
             return None;
         }
-        let containerd = require_tool("containerd", "containerd")?;
-        let ctr = require_tool("ctr", "containerd")?;
         require_tool("containerd-shim-runc-v2", "containerd")?;
         require_tool("runc", "runc")?;
         require_tool("script", "bsdutils")?;
@@ -81,37 +77,15 @@ impl<'e> Containerd<'e> {
         fs::set_permissions(&client, fs::Permissions::from_mode(0o755)).expect("chmod fdbox-pidfd");
         let fdbox = fs::canonicalize(&runtime().bin).unwrap_or_else(|_| runtime().bin.clone());
         let base = env.subdir("c");
-        fs::write(base.join("config.toml"), config_toml(&base)).expect("write config.toml");
-        let host_dirs = HostDirs::hold(&["/run/containerd/s", "/run/containerd"]);
-        let mut cmd = Command::new(containerd);
-        cmd.arg("--config").arg(base.join("config.toml"));
         // The shim by name: containerd looks `containerd-shim-fdbox-v2` up in its PATH.
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![shim.parent().expect("target dir").to_path_buf()];
         dirs.extend(std::env::split_paths(&path));
-        cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
-        cmd.env("FDBOX_SHIM_FDBOX", &fdbox).env("FDBOX_SHIM_ROOT", base.join("fdbox-root"));
-        let daemon = env.spawn_tool(cmd);
-        let mut c = Containerd {
-            env,
-            ctr,
-            cgroup: CgroupSubtree::new(&env.id("shim")),
-            base,
-            daemon: Some(daemon),
-            shim,
-            client,
-            _host_dirs: host_dirs,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if c.ctr_cmd(&["version"]).success() {
-                break;
-            }
-            let daemon = c.daemon.as_mut().expect("daemon");
-            assert!(!daemon.has_exited(), "containerd exited at start:\n{}", daemon.stderr());
-            assert!(Instant::now() < deadline, "containerd did not answer within 30s:\n{}", daemon.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let path = std::env::join_paths(dirs).expect("PATH");
+        let fdbox_root = base.join("fdbox-root");
+        let envs = [("PATH", path.as_os_str()), ("FDBOX_SHIM_FDBOX", fdbox.as_os_str()), ("FDBOX_SHIM_ROOT", fdbox_root.as_os_str())];
+        let daemon = ContainerdDaemon::start(env, base.clone(), false, "", &envs)?;
+        let c = Containerd { env, daemon, cgroup: CgroupSubtree::new(&env.id("shim")), base, shim, client };
         let image = busybox_oci_image(&c.base, IMAGE).expect("building the OCI image tarball");
         c.ctr_cmd(&["image", "import", image.to_str().unwrap()]).ok();
         let images = c.ctr_cmd(&["image", "ls", "-q"]).ok();
@@ -130,8 +104,7 @@ impl<'e> Containerd<'e> {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(&self.ctr);
-        cmd.arg("--address").arg(self.base.join("containerd.sock")).args(["--namespace", NS]);
+        let mut cmd = self.daemon.ctr(NS);
         // `task exec` makes FIFOs for the process's stdio: in the test's dir, not ctr's
         // default /run/containerd/fifo.
         if args.starts_with(&["task", "exec"]) {
@@ -262,7 +235,7 @@ impl<'e> Containerd<'e> {
             let left: Vec<_> = fs::read_dir(&root).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
             assert!(left.is_empty(), "runtime state left in {}: {left:?}", root.display());
         }
-        let daemon_pid = self.daemon.as_ref().map(Proc::pid).unwrap_or(0);
+        let daemon_pid = self.daemon.pid();
         wait_until(Duration::from_secs(10), "the shims and the containers to be gone", || {
             let shims: Vec<i32> = self.env.pids_mentioning_dir().into_iter().filter(|p| *p != daemon_pid).collect();
             (shims.is_empty() && self.cgroup.pids().is_empty()).then_some(())
@@ -276,19 +249,15 @@ impl<'e> Containerd<'e> {
 
     /// Stop containerd (SIGTERM to its pid, which this test started) and wait for it.
     fn stop(&mut self) {
-        if let Some(mut daemon) = self.daemon.take() {
-            if !daemon.has_exited() {
-                daemon.signal(rustix::process::Signal::TERM);
-            }
-            let _ = daemon.wait_timeout(Duration::from_secs(20));
-        }
+        self.daemon.stop();
     }
 }
 
 impl Drop for Containerd<'_> {
     fn drop(&mut self) {
-        // After a failure: take down what the test left, then containerd.
-        if self.daemon.is_some() {
+        // After a failure: take down what the test left, then containerd (whose own guard
+        // stops it).
+        if self.daemon.is_running() {
             let out = self.ctr_cmd(&["task", "ls", "-q"]);
             for id in out.stdout.split_whitespace() {
                 let _ = self.ctr_cmd(&["task", "kill", "-s", "SIGKILL", id]);
@@ -300,34 +269,7 @@ impl Drop for Containerd<'_> {
                 let _ = self.ctr_cmd(&["container", "delete", id]);
             }
         }
-        self.stop();
     }
-}
-
-fn config_toml(base: &Path) -> String {
-    let b = base.display();
-    format!(
-        r#"version = 2
-root = "{b}/root"
-state = "{b}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-
-[grpc]
-  address = "{b}/containerd.sock"
-
-[ttrpc]
-  address = "{b}/containerd.sock.ttrpc"
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{b}/opt"
-"#
-    )
 }
 
 fn shell_quote(s: &str) -> String {
