@@ -57,7 +57,10 @@ pub enum LogFormat {
     Json,
 }
 
+/// Each command's flags are built only when it is the one given (clap's
+/// `defer`): building all of them cost every invocation about 0.1 ms.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create a container.
     Create(create::CreateArgs),
