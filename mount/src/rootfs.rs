@@ -507,10 +507,25 @@ pub fn setup_dev(root: &RootFd, devices: &[Device], console: bool) -> Result<()>
     // mknod honours the umask: without one, nodes get exactly the spec's
     // mode in the same call (no chmod by name afterwards).
     let umask = rustix::process::umask(Mode::empty());
-    let made = devices.iter().try_for_each(|d| make_device(root, d));
+    // Each parent directory (usually just /dev) resolved once.
+    let mut dirs: Vec<(&str, OwnedFd)> = Vec::new();
+    let made = devices.iter().try_for_each(|d| {
+        let (parent, name) = split_parent(&d.path);
+        let i = match dirs.iter().position(|(p, _)| *p == parent) {
+            Some(i) => i,
+            None => {
+                dirs.push((parent, reopen_dir(&root.ensure(parent, NodeKind::Dir)?, parent)?));
+                dirs.len() - 1
+            }
+        };
+        make_device(root, d, &dirs[i].1, name)
+    });
     rustix::process::umask(umask);
     made?;
-    let dev = reopen_dir(&root.ensure("/dev", NodeKind::Dir)?, "/dev")?;
+    let dev = match dirs.iter().position(|(p, _)| *p == "/dev") {
+        Some(i) => dirs.swap_remove(i).1,
+        None => reopen_dir(&root.ensure("/dev", NodeKind::Dir)?, "/dev")?,
+    };
     let links = [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -531,24 +546,22 @@ pub fn setup_dev(root: &RootFd, devices: &[Device], console: bool) -> Result<()>
     Ok(())
 }
 
-/// One device node of [`setup_dev`].
-fn make_device(root: &RootFd, d: &Device) -> Result<()> {
-    let (parent, name) = split_parent(&d.path);
-    let dir = reopen_dir(&root.ensure(parent, NodeKind::Dir)?, parent)?;
+/// One device node of [`setup_dev`]: `name` in `dir`, its parent.
+fn make_device(root: &RootFd, d: &Device, dir: &OwnedFd, name: &str) -> Result<()> {
     let ft = device_type(d.kind);
     let dev = rustix::fs::makedev(d.major, d.minor);
     let mode = Mode::from_raw_mode(d.mode & 0o7777);
-    let made = match mknodat(&dir, name, ft, mode, dev) {
+    let made = match mknodat(dir, name, ft, mode, dev) {
         // Something is in the way (a node of the rootfs, or a symlink an
         // attacker left there): replace the name itself, never its target.
         Err(Errno::EXIST) => {
-            rustix::fs::unlinkat(&dir, name, rustix::fs::AtFlags::empty()).map_err(|e| Error::sys("unlinkat", d.path.as_str(), e))?;
-            mknodat(&dir, name, ft, mode, dev)
+            rustix::fs::unlinkat(dir, name, rustix::fs::AtFlags::empty()).map_err(|e| Error::sys("unlinkat", d.path.as_str(), e))?;
+            mknodat(dir, name, ft, mode, dev)
         }
         other => other,
     };
     match made {
-        Ok(()) => rustix::fs::chownat(&dir, name, Some(uid(d.uid)), Some(gid(d.gid)), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+        Ok(()) => rustix::fs::chownat(dir, name, Some(uid(d.uid)), Some(gid(d.gid)), rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
             .map_err(|e| Error::sys("fchownat", d.path.as_str(), e)),
         Err(Errno::PERM) if d.kind != 'p' => bind_host_device(root, d),
         Err(e) => Err(Error::sys("mknodat", d.path.as_str(), e)),

@@ -65,14 +65,16 @@ pub struct Root {
 impl Root {
     /// Open the root directory, creating it (mode 0700) if `create`.
     pub fn open(path: &str, create: bool) -> Result<Root> {
-        if create {
-            match std::fs::create_dir_all(path) {
-                Ok(()) => {}
-                Err(e) => return Err(Error::State(format!("create root directory {path}: {e}"))),
+        let open = || rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty());
+        // Usually there already: create it only when it is not.
+        let fd = match open() {
+            Err(Errno::NOENT) if create => {
+                std::fs::create_dir_all(path).map_err(|e| Error::State(format!("create root directory {path}: {e}")))?;
+                open()
             }
+            other => other,
         }
-        let fd = rustix::fs::open(path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-            .sys("open", || path.to_string())?;
+        .sys("open", || path.to_string())?;
         Ok(Root { fd, path: path.to_string() })
     }
 
