@@ -130,12 +130,8 @@ struct Root {
 
 /// Open the root of every hierarchy the layout uses and learn which
 /// controllers they offer.
-fn open_roots(layout: Layout, mountinfo: Option<&str>) -> Result<(Vec<Root>, Avail)> {
-    let mounts = match mountinfo {
-        Some(text) => mounts::parse_mountinfo(&visible_mountinfo(text)),
-        None => mounts::read_mountinfo()?,
-    };
-    let selected = mounts::select(&mounts, layout)?;
+fn open_roots(layout: Layout, mountinfo: &str) -> Result<(Vec<Root>, Avail)> {
+    let selected = mounts::select(&mounts::parse_mountinfo(&visible_mountinfo(mountinfo)), layout)?;
     let mut roots = Vec::with_capacity(selected.len());
     let mut avail = Avail::default();
     for m in selected {
@@ -515,7 +511,7 @@ impl Cgroup {
         id: &str,
         resources: Option<&LinuxResources>,
     ) -> Result<Cgroup> {
-        Self::create_impl(layout, None, cgroups_path, id, resources)
+        Self::create_in(&read_proc("/proc/self/mountinfo")?, layout, cgroups_path, id, resources)
     }
 
     /// [`Cgroup::create`] with the text of /proc/self/mountinfo the caller
@@ -527,17 +523,7 @@ impl Cgroup {
         id: &str,
         resources: Option<&LinuxResources>,
     ) -> Result<Cgroup> {
-        Self::create_impl(layout, Some(mountinfo), cgroups_path, id, resources)
-    }
-
-    fn create_impl(
-        layout: Layout,
-        mountinfo: Option<&str>,
-        cgroups_path: Option<&str>,
-        id: &str,
-        resources: Option<&LinuxResources>,
-    ) -> Result<Cgroup> {
-        let creating = Self::begin_impl(layout, mountinfo, cgroups_path, id, resources, false)?;
+        let creating = Self::begin_impl(mountinfo, layout, cgroups_path, id, resources, false)?;
         creating.finish().map_err(|(e, made)| {
             // the original error matters more than a failed cleanup
             let _ = made.destroy();
@@ -562,14 +548,14 @@ impl Cgroup {
         id: &str,
         resources: Option<&LinuxResources>,
     ) -> Result<Creating> {
-        Self::begin_impl(layout, Some(mountinfo), cgroups_path, id, resources, true)
+        Self::begin_impl(mountinfo, layout, cgroups_path, id, resources, true)
     }
 
     /// `split`: only the cgroup2 directory now, the v1 ones in
     /// [`Creating::finish`]; else every directory now.
     fn begin_impl(
+        mountinfo: &str,
         layout: Layout,
-        mountinfo: Option<&str>,
         cgroups_path: Option<&str>,
         id: &str,
         resources: Option<&LinuxResources>,
@@ -653,7 +639,7 @@ impl Cgroup {
 
     /// Open an existing cgroup by the path [`Cgroup::path`] returned.
     pub fn open(layout: Layout, resolved_path: &str) -> Result<Cgroup> {
-        let (roots, avail) = open_roots(layout, None)?;
+        let (roots, avail) = open_roots(layout, &read_proc("/proc/self/mountinfo")?)?;
         let mut hiers = Vec::with_capacity(roots.len());
         for r in roots {
             let key = r.mount.key();
