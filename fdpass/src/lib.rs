@@ -157,8 +157,9 @@ mod tests {
 
     #[test]
     fn long_paths_go_through_the_dir_fd() {
-        let base = std::env::temp_dir().join(format!("fdbox-fdpass-{}", std::process::id()));
-        let deep = base.join("d".repeat(60)).join("e".repeat(60));
+        // Removed when dropped, also when an assertion fails.
+        let base = tempfile::Builder::new().prefix("fdbox-fdpass-").tempdir().unwrap();
+        let deep = base.path().join("d".repeat(60)).join("e".repeat(60));
         std::fs::create_dir_all(&deep).unwrap();
         let dir = open_dir(&deep).unwrap();
         let listener = listen_in(dir.as_fd(), "test.sock", 0o600).unwrap();
@@ -177,22 +178,20 @@ mod tests {
         assert_eq!(fds.len(), 1);
         let cred = peer_cred(&server).unwrap();
         assert_eq!(cred.pid.as_raw_nonzero().get() as u32, std::process::id());
-        std::fs::remove_dir_all(&base).unwrap();
     }
 
     /// A seqpacket listener (some clients of --console-socket use one) is
     /// connected to as such; more fds than fit are an error, not a loss.
     #[test]
     fn seqpacket_listeners_and_too_many_fds() {
-        let base = std::env::temp_dir().join(format!("fdbox-fdpass-sp-{}", std::process::id()));
-        std::fs::create_dir_all(&base).unwrap();
-        let path = base.join("sp.sock");
+        let base = tempfile::Builder::new().prefix("fdbox-fdpass-sp-").tempdir().unwrap();
+        let path = base.path().join("sp.sock");
         let listener = rustix::net::socket_with(AddressFamily::UNIX, SocketType::SEQPACKET, SocketFlags::CLOEXEC, None).unwrap();
         rustix::net::bind(&listener, &SocketAddrUnix::new(&path).unwrap()).unwrap();
         rustix::net::listen(&listener, 1).unwrap();
         let client = connect(&path).unwrap();
         let server = accept(listener.as_fd()).unwrap();
-        let dir = open_dir(&base).unwrap();
+        let dir = open_dir(base.path()).unwrap();
         let many: Vec<_> = (0..MAX_FDS).map(|_| dir.as_fd()).collect();
         send(client.as_fd(), b"x", &many).unwrap();
         let mut buf = [0u8; 4];
@@ -204,6 +203,5 @@ mod tests {
         assert!(control.push(SendAncillaryMessage::ScmRights(&too_many)));
         sendmsg(client.as_fd(), &[IoSlice::new(b"z")], &mut control, SendFlags::empty()).unwrap();
         assert_eq!(recv(server.as_fd(), &mut buf).unwrap_err(), Errno::MSGSIZE);
-        std::fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -160,14 +160,9 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn tmp() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "fdbox-mount-root-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-        ));
-        std::fs::create_dir_all(&d).unwrap();
-        d
+    /// A directory removed when dropped, also when an assertion fails.
+    fn tmp() -> tempfile::TempDir {
+        tempfile::Builder::new().prefix("fdbox-mount-root-").tempdir().unwrap()
     }
 
     fn root_of(d: &std::path::Path) -> RootFd {
@@ -176,35 +171,33 @@ mod tests {
 
     #[test]
     fn ensure_creates_inside_through_escaping_symlinks() {
-        let outside = tmp();
-        let d = tmp();
+        let (outside_dir, d_dir) = (tmp(), tmp());
+        let (outside, d) = (outside_dir.path(), d_dir.path());
         // An absolute symlink and a ../ symlink that both point outside.
-        symlink(&outside, d.join("abs")).unwrap();
+        symlink(outside, d.join("abs")).unwrap();
         symlink("../../../../../..", d.join("up")).unwrap();
-        let root = root_of(&d);
+        let root = root_of(d);
         root.ensure("/abs/new/dir", NodeKind::Dir).unwrap();
         root.ensure("up/file", NodeKind::File).unwrap();
         root.ensure("/../../a/b", NodeKind::Dir).unwrap();
         // Nothing was created outside the root...
-        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(outside).unwrap().count(), 0);
         // ...and the escaping paths were resolved inside it instead.
         assert!(d.join(outside.strip_prefix("/").unwrap()).join("new/dir").is_dir());
         assert!(d.join("file").is_file());
         assert!(d.join("a/b").is_dir());
-        std::fs::remove_dir_all(&d).unwrap();
-        std::fs::remove_dir_all(&outside).unwrap();
     }
 
     #[test]
     fn ensure_keeps_existing_and_refuses_magic_links() {
-        let d = tmp();
+        let d_dir = tmp();
+        let d = d_dir.path();
         std::fs::create_dir(d.join("x")).unwrap();
         symlink("/proc/self/root", d.join("magic")).unwrap();
-        let root = root_of(&d);
+        let root = root_of(d);
         root.ensure("x", NodeKind::Dir).unwrap();
         // /proc/self/root inside the root resolves to <root>/proc/self/root,
         // which does not exist: it must not reach the host's procfs.
         assert!(root.open_path("magic/etc").is_err());
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -368,9 +368,9 @@ mod tests {
 
     #[test]
     fn stdin_args_env_reach_the_hook() {
-        let dir = std::env::temp_dir().join(format!("fdbox-hook-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = dir.join("out");
+        // Removed when dropped, also when an assertion fails.
+        let tmp = tempfile::Builder::new().prefix("fdbox-hook-unit-").tempdir().unwrap();
+        let out = tmp.path().join("out");
         let h = hook(serde_json::json!({
             "path": "/bin/sh",
             "args": ["my-hook", "-c", "echo \"$(tr '\\0' ' ' < /proc/$$/cmdline)$FOO ${HOME:-nohome}\" > \"$0\"; cat >> \"$0\"", out.to_str().unwrap()],
@@ -383,7 +383,6 @@ mod tests {
         assert!(first.starts_with("my-hook -c "), "{first}");
         assert!(first.ends_with(&format!(" {} bar nohome", out.display())), "{first}");
         assert_eq!(serde_json::from_str::<HookState>(rest).unwrap(), state());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -210,15 +210,15 @@ mod tests {
 
     #[test]
     fn log_errors() {
-        let p = std::env::temp_dir().join(format!("fdbox-shim-log-{}.json", std::process::id()));
-        std::fs::write(&p, "{\"level\":\"error\",\"msg\":\"old\"}\n").unwrap();
+        let file = tempfile::Builder::new().prefix("fdbox-shim-log-").suffix(".json").tempfile().unwrap();
+        let p = file.path();
+        std::fs::write(p, "{\"level\":\"error\",\"msg\":\"old\"}\n").unwrap();
         let mark = log_len(&p);
         assert_eq!(last_log_error(&p, 0).as_deref(), Some("old"));
         assert_eq!(last_log_error(&p, mark), None);
         let mut text = std::fs::read_to_string(&p).unwrap();
         text.push_str("{\"level\":\"error\",\"msg\":\"new one\",\"time\":\"t\"}\n{\"level\":\"warning\",\"msg\":\"w\"}\n");
-        std::fs::write(&p, text).unwrap();
-        assert_eq!(last_log_error(&p, mark).as_deref(), Some("new one"));
-        std::fs::remove_file(&p).unwrap();
+        std::fs::write(p, text).unwrap();
+        assert_eq!(last_log_error(p, mark).as_deref(), Some("new one"));
     }
 }

@@ -491,9 +491,9 @@ mod tests {
 
     #[test]
     fn fifo_round_trip_and_close_stdin() {
-        let dir = std::env::temp_dir().join(format!("fdbox-shim-stdio-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (fin, fout) = (dir.join("in"), dir.join("out"));
+        // Removed when dropped, also when an assertion fails.
+        let dir = tempfile::Builder::new().prefix("fdbox-shim-stdio-").tempdir().unwrap();
+        let (fin, fout) = (dir.path().join("in"), dir.path().join("out"));
         for p in [&fin, &fout] {
             rustix::fs::mknodat(rustix::fs::CWD, p, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
         }
@@ -516,6 +516,5 @@ mod tests {
         assert!(cat.wait().unwrap().success());
         io.finish(Duration::from_secs(5));
         assert_eq!(io.outputs, 0);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -16,11 +16,9 @@ use fdbox_shim::pidfd::Pidfd;
 const CLIENT: &str = env!("CARGO_BIN_EXE_fdbox-pidfd");
 const SHIM: &str = env!("CARGO_BIN_EXE_containerd-shim-fdbox-v2");
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("fdbox-shim-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A directory removed when dropped, also when an assertion fails.
+fn temp_dir(tag: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("fdbox-shim-cli-{tag}-")).tempdir().unwrap()
 }
 
 fn client(args: &[&str]) -> Output {
@@ -69,12 +67,13 @@ impl Lookup for OneProcess {
 /// through it, and reads its exit status (PIDFD_GET_INFO, or the server's answer).
 #[test]
 fn client_takes_a_pidfd_signals_and_waits() {
-    let dir = temp_dir("handoff");
+    let tmp = temp_dir("handoff");
+    let dir = tmp.path();
     let mut child = Command::new("sleep").arg("1000").spawn().unwrap();
     let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
     let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).unwrap();
     let served = Arc::new(OneProcess { pidfd: Arc::new(Pidfd::new(fd).unwrap()), exit: Mutex::new(None) });
-    let server = handoff::Server::start(&dir, "box", served.clone()).unwrap();
+    let server = handoff::Server::start(dir, "box", served.clone()).unwrap();
     let sock = dir.join(handoff::SOCKET_NAME);
     let sock_s = sock.to_str().unwrap();
 
@@ -114,7 +113,6 @@ fn client_takes_a_pidfd_signals_and_waits() {
 
     drop(server);
     assert!(!sock.exists(), "the socket outlived its server");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// `containerd-shim-fdbox-v2 … delete` as containerd runs it after a task (in the bundle, with
@@ -130,7 +128,8 @@ fn delete_action_prints_a_delete_response() {
         let _ = writeln!(std::io::stderr(), "skipped: the fdbox binary is not built (cargo build -p fdbox)");
         return;
     };
-    let dir = temp_dir("delete");
+    let tmp = temp_dir("delete");
+    let dir = tmp.path();
     let bundle = dir.join("bundle");
     std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
     let out = Command::new(SHIM)
@@ -148,5 +147,4 @@ fn delete_action_prints_a_delete_response() {
     let resp = containerd_shim_protos::shim::shim::DeleteResponse::parse_from_bytes(&out.stdout).expect("a DeleteResponse");
     assert_eq!(resp.exit_status, 137);
     assert!(resp.exited_at.seconds > 0);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
