@@ -1547,3 +1547,4 @@ mod tests {
 
 // End-to-end tests with real clients (podman, containerd): see the module.
 pub mod clients;
+pub mod ctr;

@@ -3,21 +3,22 @@
 //! --runc-binary`, the client side of the same option CRI sets from config.toml). Every scenario
 //! runs again with runc in the same test and the two are compared.
 //!
-//! Each test starts its own containerd ([`ContainerdDaemon`]: its own socket, root and state dirs
+//! Each test starts its own containerd (`fdbox_tests::ctr::Ctr`: its own socket, root and state dirs
 //! in the test's dir, its `opt` plugin's dir too, and the CRI plugin off), imports a busybox image built offline
 //! (an OCI layout tarball), and stops containerd by its pid at the end. Containers get their
 //! cgroups below `/fdbox-test/<test>` (`ctr run --cgroup`) and the runtime its state root in the
 //! test's dir (`--runc-root`).
 
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fdbox_tests::clients::{busybox_oci_image, require_tool, runtimes_under_test, CgroupSubtree, ContainerdDaemon};
+use fdbox_tests::clients::{require_tool, runtimes_under_test};
+use fdbox_tests::ctr::{read_file, seen, wait_file_contains, Ctr, Seen, CMD_TIMEOUT};
 use fdbox_tests::*;
 
-const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 const IMAGE: &str = "localhost/fdbox-test-busybox:latest";
 const NS: &str = "fdbox-test";
 
@@ -27,13 +28,18 @@ struct Rt<'a> {
     tag: &'static str,
 }
 
+/// The test's containerd, and the two runtimes the runc shim is told to run.
 struct Containerd<'e> {
-    env: &'e Env,
-    base: PathBuf,
-    daemon: ContainerdDaemon<'e>,
-    cgroup: CgroupSubtree,
+    ctr: Ctr<'e>,
     under_test: PathBuf,
     runc: PathBuf,
+}
+
+impl<'e> Deref for Containerd<'e> {
+    type Target = Ctr<'e>;
+    fn deref(&self) -> &Ctr<'e> {
+        &self.ctr
+    }
 }
 
 impl<'e> Containerd<'e> {
@@ -41,12 +47,8 @@ impl<'e> Containerd<'e> {
         require_tool("containerd-shim-runc-v2", "containerd")?;
         require_tool("script", "bsdutils")?;
         let (under_test, runc) = runtimes_under_test()?;
-        let base = env.subdir("c");
-        let daemon = ContainerdDaemon::start(env, base.clone(), false, "", &[])?;
-        let c = Containerd { env, cgroup: CgroupSubtree::new(&env.id("ctrd")), base, daemon, under_test, runc };
-        let image = busybox_oci_image(&c.base, IMAGE).expect("building the OCI image tarball");
-        c.ctr_cmd(&["image", "import", image.to_str().unwrap()]).ok();
-        Some(c)
+        let ctr = Ctr::start(env, "ctrd", NS, IMAGE, &[])?;
+        Some(Containerd { ctr, under_test, runc })
     }
 
     fn rt_under_test(&self) -> Rt<'_> {
@@ -57,149 +59,36 @@ impl<'e> Containerd<'e> {
         Rt { path: &self.runc, tag: "ref" }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.daemon.ctr(NS);
-        // `task exec` makes FIFOs for the process's stdio: in the test's dir, not ctr's
-        // default /run/containerd/fifo.
-        if args.starts_with(&["task", "exec"]) {
-            cmd.args(&args[..2]).arg("--fifo-dir").arg(self.base.join("fifo")).args(&args[2..]);
-        } else {
-            cmd.args(args);
-        }
-        cmd
+    fn runc_root(&self, tag: &str) -> PathBuf {
+        self.base.join(format!("runc-root-{tag}"))
     }
 
-    #[track_caller]
-    fn ctr_cmd(&self, args: &[&str]) -> Output {
-        self.env.run_tool(self.command(args), CMD_TIMEOUT)
-    }
-
-    /// `ctr run` with the runtime, its state root in the test's dir, FIFOs in the test's dir and
-    /// the container's cgroup below the test's subtree; `opts` go before the image, `args`
-    /// after the container id.
+    /// `ctr run` with the runtime as the runc shim's binary and its state root in the test's
+    /// dir; `opts` go before the image, `args` after the container id.
     fn run_args(&self, rt: Rt<'_>, opts: &[&str], id: &str, args: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = vec![
-            "run".into(),
+        let runtime = [
             "--runc-binary".into(),
             rt.path.to_string_lossy().into_owned(),
             "--runc-root".into(),
-            self.base.join(format!("runc-root-{}", rt.tag)).to_string_lossy().into_owned(),
-            "--fifo-dir".into(),
-            self.base.join("fifo").to_string_lossy().into_owned(),
-            "--cgroup".into(),
-            format!("{}/{id}", self.cgroup.path),
+            self.runc_root(rt.tag).to_string_lossy().into_owned(),
         ];
-        v.extend(opts.iter().map(|s| s.to_string()));
-        v.push(IMAGE.into());
-        v.push(id.into());
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
+        self.ctr.run_args(&runtime, IMAGE, opts, id, args)
     }
 
     #[track_caller]
     fn run(&self, rt: Rt<'_>, opts: &[&str], id: &str, args: &[&str]) -> Output {
         let v = self.run_args(rt, opts, id, args);
-        let v: Vec<&str> = v.iter().map(String::as_str).collect();
-        self.ctr_cmd(&v)
+        self.ctr_cmd(&v.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
-    /// A ctr command on a terminal of its own (util-linux `script`). ctr can lose the last
-    /// output of a terminal task that exits at once (with runc as with fdbox: it stops copying
-    /// when the task exits), so the tasks run this way linger a moment before they exit.
-    #[track_caller]
-    fn on_terminal(&self, args: &[String]) -> Output {
-        let cmd = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut words = vec![shell_quote(&cmd.get_program().to_string_lossy())];
-        words.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
-        let mut script = Command::new("script");
-        script.args(["-qec", &words.join(" "), "/dev/null"]);
-        let mut out = self.env.run_tool(script, CMD_TIMEOUT);
-        out.stdout = out.stdout.replace(['\r', '\0'], "");
-        out
-    }
-
-    /// The status column of `ctr task ls` for `id` ("" if it is not listed).
-    fn task_status(&self, id: &str) -> String {
-        let out = self.ctr_cmd(&["task", "ls"]).ok();
-        out.stdout
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>())
-            .find(|w| w.first() == Some(&id))
-            .and_then(|w| w.get(2).map(|s| s.to_string()))
-            .unwrap_or_default()
-    }
-
-    #[track_caller]
-    fn wait_status(&self, id: &str, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.task_status(id);
-            if s == want || Instant::now() > deadline {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Everything of the test gone: no container, no task, no shim, no runtime state, no
-    /// mount, no cgroup.
     #[track_caller]
     fn assert_clean(&self) {
-        let out = self.ctr_cmd(&["container", "ls", "-q"]).ok();
-        assert!(out.stdout.trim().is_empty(), "containers left in containerd:\n{}", out.stdout);
-        for tag in ["ut", "ref"] {
-            let root = self.base.join(format!("runc-root-{tag}")).join(NS);
-            let left: Vec<_> = fs::read_dir(&root).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
-            assert!(left.is_empty(), "runtime state left in {}: {left:?}", root.display());
-        }
-        let daemon_pid = self.daemon.pid();
-        wait_until(Duration::from_secs(10), "the shims and the containers to be gone", || {
-            let shims: Vec<i32> = self.env.pids_mentioning_dir().into_iter().filter(|p| *p != daemon_pid).collect();
-            (shims.is_empty() && self.cgroup.pids().is_empty()).then_some(())
-        });
-        let stray: Vec<i32> = self.env.marked_pids().into_iter().filter(|p| *p != daemon_pid).collect();
-        assert!(stray.is_empty(), "processes left: {stray:?}");
-        self.env.assert_no_mounts();
-        let left = self.cgroup.remove();
-        assert!(left.is_empty(), "cgroups that could not be removed: {left:?}");
+        self.ctr.assert_clean(&[self.runc_root("ut").join(NS), self.runc_root("ref").join(NS)]);
     }
 
     fn stop(&mut self) {
-        self.daemon.stop();
+        self.ctr.stop();
     }
-}
-
-impl Drop for Containerd<'_> {
-    fn drop(&mut self) {
-        // After a failure: take down what the test left, then containerd.
-        if self.daemon.is_running() {
-            let out = self.ctr_cmd(&["task", "ls", "-q"]);
-            for id in out.stdout.split_whitespace() {
-                let _ = self.ctr_cmd(&["task", "kill", "-a", "-s", "SIGKILL", id]);
-                let _ = self.wait_status(id, "STOPPED");
-                let _ = self.ctr_cmd(&["task", "delete", "-f", id]);
-            }
-            let out = self.ctr_cmd(&["container", "ls", "-q"]);
-            for id in out.stdout.split_whitespace() {
-                let _ = self.ctr_cmd(&["container", "delete", id]);
-            }
-        }
-        self.stop();
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-#[derive(Debug, PartialEq, Eq, Clone)]
-struct Seen {
-    code: i32,
-    stdout: String,
-}
-
-fn seen(out: &Output) -> Seen {
-    Seen { code: out.code(), stdout: out.stdout.trim().to_string() }
 }
 
 #[track_caller]
@@ -208,23 +97,6 @@ fn compare<T: PartialEq + std::fmt::Debug>(c: &Containerd<'_>, what: &str, scena
     check(&ut);
     let reference = scenario(c.rt_runc());
     assert_eq!(ut, reference, "{what}: fdbox (left) and runc (right) differ");
-}
-
-fn read_file(p: &Path) -> String {
-    fs::read_to_string(p).unwrap_or_default()
-}
-
-#[track_caller]
-fn wait_file_contains(p: &Path, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = read_file(p);
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{} never contained {needle:?}: {text:?}", p.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

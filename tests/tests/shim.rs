@@ -16,15 +16,16 @@
 //! tests of its own), or `cargo build -p fdbox-shim`.
 
 use std::fs;
+use std::ops::Deref;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fdbox_tests::clients::{busybox_oci_image, require_tool, CgroupSubtree, ContainerdDaemon, HostDirs};
+use fdbox_tests::clients::{require_tool, HostDirs};
+use fdbox_tests::ctr::{read_file, wait_file_contains, Ctr, CMD_TIMEOUT};
 use fdbox_tests::*;
 
-const CMD_TIMEOUT: Duration = Duration::from_secs(60);
 const IMAGE: &str = "localhost/fdbox-shim-test-busybox:latest";
 const NS: &str = "fdbox-shim-test";
 const FDBOX_RUNTIME: &str = "io.containerd.fdbox.v2";
@@ -51,13 +52,18 @@ fn shim_binaries() -> Option<(PathBuf, PathBuf)> {
     None
 }
 
+/// The test's containerd, the fdbox shim and its pidfd client.
 struct Containerd<'e> {
-    env: &'e Env,
-    daemon: ContainerdDaemon<'e>,
-    base: PathBuf,
-    cgroup: CgroupSubtree,
+    ctr: Ctr<'e>,
     shim: PathBuf,
     client: PathBuf,
+}
+
+impl<'e> Deref for Containerd<'e> {
+    type Target = Ctr<'e>;
+    fn deref(&self) -> &Ctr<'e> {
+        &self.ctr
+    }
 }
 
 impl<'e> Containerd<'e> {
@@ -76,21 +82,15 @@ impl<'e> Containerd<'e> {
         fs::copy(&target_client, &client).expect("copying fdbox-pidfd");
         fs::set_permissions(&client, fs::Permissions::from_mode(0o755)).expect("chmod fdbox-pidfd");
         let fdbox = fs::canonicalize(&runtime().bin).unwrap_or_else(|_| runtime().bin.clone());
-        let base = env.subdir("c");
         // The shim by name: containerd looks `containerd-shim-fdbox-v2` up in its PATH.
         let path = std::env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![shim.parent().expect("target dir").to_path_buf()];
         dirs.extend(std::env::split_paths(&path));
         let path = std::env::join_paths(dirs).expect("PATH");
-        let fdbox_root = base.join("fdbox-root");
+        let fdbox_root = env.dir.join("c").join("fdbox-root");
         let envs = [("PATH", path.as_os_str()), ("FDBOX_SHIM_FDBOX", fdbox.as_os_str()), ("FDBOX_SHIM_ROOT", fdbox_root.as_os_str())];
-        let daemon = ContainerdDaemon::start(env, base.clone(), false, "", &envs)?;
-        let c = Containerd { env, daemon, cgroup: CgroupSubtree::new(&env.id("shim")), base, shim, client };
-        let image = busybox_oci_image(&c.base, IMAGE).expect("building the OCI image tarball");
-        c.ctr_cmd(&["image", "import", image.to_str().unwrap()]).ok();
-        let images = c.ctr_cmd(&["image", "ls", "-q"]).ok();
-        assert!(images.stdout.lines().any(|l| l == IMAGE), "the imported image is not listed: {images}");
-        Some(c)
+        let ctr = Ctr::start(env, "shim", NS, IMAGE, &envs)?;
+        Some(Containerd { ctr, shim, client })
     }
 
     /// The runtimes every scenario runs with: the fdbox shim by name (from PATH), by absolute
@@ -103,45 +103,15 @@ impl<'e> Containerd<'e> {
         ]
     }
 
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = self.daemon.ctr(NS);
-        // `task exec` makes FIFOs for the process's stdio: in the test's dir, not ctr's
-        // default /run/containerd/fifo.
-        if args.starts_with(&["task", "exec"]) {
-            cmd.args(&args[..2]).arg("--fifo-dir").arg(self.base.join("fifo")).args(&args[2..]);
-        } else {
-            cmd.args(args);
-        }
-        cmd
-    }
-
-    #[track_caller]
-    fn ctr_cmd(&self, args: &[&str]) -> Output {
-        self.env.run_tool(self.command(args), CMD_TIMEOUT)
-    }
-
-    /// `ctr run --runtime <rt>` with FIFOs in the test's dir and the container's cgroup below
-    /// the test's subtree (and, for runc, its state root in the test's dir); `opts` go before
-    /// the image, `args` after the container id.
+    /// `ctr run --runtime <rt>` (and, for runc, its state root in the test's dir); `opts` go
+    /// before the image, `args` after the container id.
     fn run_args(&self, rt: Rt<'_>, opts: &[&str], id: &str, args: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = vec![
-            "run".into(),
-            "--runtime".into(),
-            rt.runtime.into(),
-            "--fifo-dir".into(),
-            self.base.join("fifo").to_string_lossy().into_owned(),
-            "--cgroup".into(),
-            format!("{}/{id}", self.cgroup.path),
-        ];
+        let mut runtime = vec!["--runtime".to_string(), rt.runtime.to_string()];
         if !rt.fdbox {
-            v.push("--runc-root".into());
-            v.push(self.runc_root().to_string_lossy().into_owned());
+            runtime.push("--runc-root".into());
+            runtime.push(self.runc_root().to_string_lossy().into_owned());
         }
-        v.extend(opts.iter().map(|s| s.to_string()));
-        v.push(IMAGE.into());
-        v.push(id.into());
-        v.extend(args.iter().map(|s| s.to_string()));
-        v
+        self.ctr.run_args(&runtime, IMAGE, opts, id, args)
     }
 
     #[track_caller]
@@ -161,45 +131,6 @@ impl<'e> Containerd<'e> {
     /// The task's bundle, where the shim keeps `pidfd.sock` and containerd the `address` file.
     fn bundle(&self, id: &str) -> PathBuf {
         self.base.join("state/io.containerd.runtime.v2.task").join(NS).join(id)
-    }
-
-    /// A ctr command on a terminal of its own (util-linux `script`) sized 30x100. The tasks
-    /// run this way linger a moment before they exit: ctr can lose the last output of a
-    /// terminal task that exits at once (with the runc shim too).
-    #[track_caller]
-    fn on_terminal(&self, args: &[String]) -> Output {
-        let cmd = self.command(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut words = vec![shell_quote(&cmd.get_program().to_string_lossy())];
-        words.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
-        let mut script = Command::new("script");
-        script.args(["-qec", &format!("stty rows 30 cols 100; {}", words.join(" ")), "/dev/null"]);
-        let mut out = self.env.run_tool(script, CMD_TIMEOUT);
-        out.stdout = out.stdout.replace(['\r', '\0'], "");
-        out
-    }
-
-    /// `ctr task ls` as (id → (pid, status)).
-    fn task(&self, id: &str) -> Option<(i32, String)> {
-        let out = self.ctr_cmd(&["task", "ls"]).ok();
-        out.stdout.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|w| w.first() == Some(&id)).and_then(|w| {
-            Some((w.get(1)?.parse().ok()?, w.get(2)?.to_string()))
-        })
-    }
-
-    fn task_status(&self, id: &str) -> String {
-        self.task(id).map(|t| t.1).unwrap_or_default()
-    }
-
-    #[track_caller]
-    fn wait_status(&self, id: &str, want: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = self.task_status(id);
-            if s == want || Instant::now() > deadline {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// The shim of a running task: the parent of its init (the shim is the subreaper that
@@ -225,71 +156,13 @@ impl<'e> Containerd<'e> {
         self.env.run_tool(cmd, CMD_TIMEOUT)
     }
 
-    /// Everything of the test gone: no container, no task, no shim, no runtime state, no
-    /// mount, no cgroup.
     #[track_caller]
     fn assert_clean(&self) {
-        let out = self.ctr_cmd(&["container", "ls", "-q"]).ok();
-        assert!(out.stdout.trim().is_empty(), "containers left in containerd:\n{}", out.stdout);
-        for root in [self.runc_root().join(NS), self.fdbox_root()] {
-            let left: Vec<_> = fs::read_dir(&root).map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name()).collect()).unwrap_or_default();
-            assert!(left.is_empty(), "runtime state left in {}: {left:?}", root.display());
-        }
-        let daemon_pid = self.daemon.pid();
-        wait_until(Duration::from_secs(10), "the shims and the containers to be gone", || {
-            let shims: Vec<i32> = self.env.pids_mentioning_dir().into_iter().filter(|p| *p != daemon_pid).collect();
-            (shims.is_empty() && self.cgroup.pids().is_empty()).then_some(())
-        });
-        let stray: Vec<i32> = self.env.marked_pids().into_iter().filter(|p| *p != daemon_pid).collect();
-        assert!(stray.is_empty(), "processes left: {stray:?}");
-        self.env.assert_no_mounts();
-        let left = self.cgroup.remove();
-        assert!(left.is_empty(), "cgroups that could not be removed: {left:?}");
+        self.ctr.assert_clean(&[self.runc_root().join(NS), self.fdbox_root()]);
     }
 
-    /// Stop containerd (SIGTERM to its pid, which this test started) and wait for it.
     fn stop(&mut self) {
-        self.daemon.stop();
-    }
-}
-
-impl Drop for Containerd<'_> {
-    fn drop(&mut self) {
-        // After a failure: take down what the test left, then containerd (whose own guard
-        // stops it).
-        if self.daemon.is_running() {
-            let out = self.ctr_cmd(&["task", "ls", "-q"]);
-            for id in out.stdout.split_whitespace() {
-                let _ = self.ctr_cmd(&["task", "kill", "-s", "SIGKILL", id]);
-                let _ = self.wait_status(id, "STOPPED");
-                let _ = self.ctr_cmd(&["task", "delete", "-f", id]);
-            }
-            let out = self.ctr_cmd(&["container", "ls", "-q"]);
-            for id in out.stdout.split_whitespace() {
-                let _ = self.ctr_cmd(&["container", "delete", id]);
-            }
-        }
-    }
-}
-
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-fn read_file(p: &Path) -> String {
-    fs::read_to_string(p).unwrap_or_default()
-}
-
-#[track_caller]
-fn wait_file_contains(p: &Path, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let text = read_file(p);
-        if text.contains(needle) {
-            return text;
-        }
-        assert!(Instant::now() < deadline, "{} never contained {needle:?}: {text:?}", p.display());
-        std::thread::sleep(Duration::from_millis(20));
+        self.ctr.stop();
     }
 }
 
