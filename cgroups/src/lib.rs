@@ -33,12 +33,12 @@ mod plan;
 pub mod stats;
 mod sys;
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
-use rustix::event::{EventfdFlags, PollFd, PollFlags, Timespec};
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::OFlags;
 use rustix::io::Errno;
 use rustix::process::PidfdFlags;
@@ -420,60 +420,6 @@ impl SelfAttach {
             }
         }
         Ok(())
-    }
-}
-
-/// What `poll` waits on for OOM events, from [`Cgroup::oom_eventfd`].
-#[derive(Debug)]
-pub enum OomWatch {
-    /// v1: an eventfd registered through `cgroup.event_control` on
-    /// `memory.oom_control`. Readable (POLLIN) after each OOM in the cgroup
-    /// — and once more when the cgroup is removed, so check that the
-    /// container still exists (or that [`Cgroup::oom_kill_count`] grew).
-    V1Eventfd(OwnedFd),
-    /// v2: the cgroup's `memory.events`, which signals POLLPRI whenever a
-    /// counter in it changes; compare `oom_kill` with the last value.
-    V2MemoryEvents(OwnedFd),
-}
-
-impl AsFd for OomWatch {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            OomWatch::V1Eventfd(fd) | OomWatch::V2MemoryEvents(fd) => fd.as_fd(),
-        }
-    }
-}
-
-impl OomWatch {
-    /// The events to poll for.
-    pub fn poll_flags(&self) -> PollFlags {
-        match self {
-            OomWatch::V1Eventfd(_) => PollFlags::IN,
-            OomWatch::V2MemoryEvents(_) => PollFlags::PRI,
-        }
-    }
-
-    /// Call after `poll` reported readiness; re-arms the fd. v1: the number
-    /// of notifications since the last call (0 if none). v2: the current
-    /// `oom_kill` count of the cgroup.
-    pub fn acknowledge(&self) -> Result<u64> {
-        match self {
-            OomWatch::V1Eventfd(fd) => {
-                let mut b = [0u8; 8];
-                match rustix::io::read(fd, &mut b) {
-                    Ok(8) => Ok(u64::from_ne_bytes(b)),
-                    Ok(_) | Err(Errno::AGAIN) => Ok(0),
-                    Err(e) => Err(Error::sys("read", "oom eventfd", e)),
-                }
-            }
-            OomWatch::V2MemoryEvents(fd) => {
-                let s = read_fd(fd, 0).map_err(|errno| Error::Read {
-                    file: "memory.events".into(),
-                    errno,
-                })?;
-                Ok(keyed(&s, "oom_kill").unwrap_or(0))
-            }
-        }
     }
 }
 
@@ -1170,33 +1116,12 @@ impl Cgroup {
             .map(|d| (d, Version::V2))
     }
 
-    /// An fd to poll for OOM events, `None` without a memory controller.
-    /// See [`OomWatch`] for what each kind means.
-    pub fn oom_eventfd(&self) -> Result<Option<OomWatch>> {
+    /// A watch on the OOM kills in the cgroup ([`OomWatcher`]), `None`
+    /// without a memory controller.
+    pub fn oom_watcher(&self) -> Result<Option<OomWatcher>> {
         match self.memory_dir() {
             None => Ok(None),
-            Some((d, Version::V1)) => {
-                let efd = rustix::event::eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)
-                    .map_err(|e| Error::sys("eventfd", "oom notification", e))?;
-                let ofd = d.open_file("memory.oom_control", OFlags::RDONLY).map_err(|errno| Error::Read {
-                    file: "memory.oom_control".into(),
-                    errno,
-                })?;
-                // The kernel takes its own references during the write;
-                // `ofd` may be closed afterwards.
-                d.write(
-                    "cgroup.event_control",
-                    &format!("{} {}", efd.as_raw_fd(), ofd.as_raw_fd()),
-                )?;
-                Ok(Some(OomWatch::V1Eventfd(efd)))
-            }
-            Some((d, Version::V2)) => {
-                let fd = d.open_file("memory.events", OFlags::RDONLY).map_err(|errno| Error::Read {
-                    file: "memory.events".into(),
-                    errno,
-                })?;
-                Ok(Some(OomWatch::V2MemoryEvents(fd)))
-            }
+            Some((d, version)) => OomWatcher::open(d, version == Version::V2, d.label().to_string()),
         }
     }
 

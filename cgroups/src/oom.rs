@@ -4,7 +4,7 @@
 //!
 //! [`OomWatcher::of_process`] finds the memory cgroup from
 //! `/proc/<pid>/cgroup` (v1 `memory` hierarchy first, as
-//! [`crate::Cgroup::oom_eventfd`]; else cgroup2 with `memory.events`) and
+//! [`crate::Cgroup::oom_watcher`]; else cgroup2 with `memory.events`) and
 //! holds v1: an eventfd registered on `memory.oom_control` plus that file;
 //! v2: `memory.events`. v2 wakes on a change of any counter in
 //! `memory.events`: an OOM kill is a grown `oom_kill` count. v1 wakes on each

@@ -88,19 +88,14 @@ pub fn events(root: &Root, id: &str, interval: Duration, stats: bool, out: &mut 
         out(line("stats", Some(s)));
         return Ok(());
     }
-    let oom = cg.oom_eventfd()?;
+    let mut oom = cg.oom_watcher()?;
     let init = crate::process::pidfd::PidFd::reopen(st.pid, st.start_time);
     // Every OOM kill of the container's life is reported, also one that
     // happened before this command started watching (a shim starts it
-    // alongside the container, and a fast program may be killed first).
-    let mut last_ooms = 0;
-    // Once now that the watch is in place: an OOM kill before it was set up
-    // raised no notification.
-    if let Ok(n) = cg.oom_kill_count() {
-        if n != last_ooms {
-            last_ooms = n;
-            out(line("oom", None));
-        }
+    // alongside the container, and a fast program may be killed first):
+    // the watcher's first check reports those.
+    if oom_killed(&mut oom) {
+        out(line("oom", None));
     }
     loop {
         let Some(init) = init.as_ref().filter(|i| !i.exited()) else { return Ok(()) };
@@ -119,23 +114,29 @@ pub fn events(root: &Root, id: &str, interval: Duration, stats: bool, out: &mut 
             out(line("stats", Some(s)));
             continue;
         }
-        if fds.len() > 1 && !fds[1].revents().is_empty() {
-            if let Some(w) = &oom {
-                let _ = w.acknowledge();
-            }
-            let now = cg.oom_kill_count().unwrap_or(last_ooms);
-            if now != last_ooms {
-                last_ooms = now;
-                out(line("oom", None));
-            }
+        let exited = fds[0].revents().contains(PollFlags::IN);
+        let oom_ready = fds.get(1).is_some_and(|f| !f.revents().is_empty());
+        drop(fds);
+        // An OOM kill of the init itself ends the container: report it
+        // even if its notification raced with the exit.
+        if (oom_ready || exited) && oom_killed(&mut oom) {
+            out(line("oom", None));
         }
-        if fds[0].revents().contains(PollFlags::IN) {
-            // An OOM kill of the init itself ends the container: report it
-            // even if its notification raced with the exit.
-            if cg.oom_kill_count().unwrap_or(last_ooms) != last_ooms {
-                out(line("oom", None));
-            }
+        if exited {
             return Ok(());
         }
+    }
+}
+
+/// Whether the watch saw OOM kills since it last looked; a cgroup that is
+/// gone ends the watch.
+fn oom_killed(watch: &mut Option<fdbox_cgroups::OomWatcher>) -> bool {
+    match watch.as_mut().map(|w| w.check()) {
+        Some(Ok(seen)) => seen,
+        Some(Err(_)) => {
+            *watch = None;
+            false
+        }
+        None => false,
     }
 }
