@@ -112,11 +112,7 @@ impl OomWatcher {
     /// Kills that happened before the watch began count too: the first
     /// [`OomWatcher::check`] reports them.
     pub fn of_process(pidfd: BorrowedFd<'_>, pid: i32) -> Result<Option<OomWatcher>> {
-        let file = format!("/proc/{pid}/cgroup");
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::Read {
-            file: file.clone(),
-            errno: Errno::from_io_error(&e).unwrap_or(Errno::IO),
-        })?;
+        let text = mounts::read_proc(&format!("/proc/{pid}/cgroup"))?;
         let Some(mc) = memory_cgroup(&mounts::read_mountinfo()?, &mounts::parse_proc_cgroup(&text))? else {
             return Ok(None);
         };
