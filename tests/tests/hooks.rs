@@ -331,3 +331,41 @@ fn invalid_hooks_are_refused() {
         env.assert_clean();
     }
 }
+
+/// Issue 15 item 7: a hook `timeout` that no clock can hold (i64::MAX seconds, where fdbox
+/// overflowed and panicked) is refused by `create`, for every kind of hook, with one line and
+/// nothing left (no state dir, no cgroup). The largest accepted timeout (Go's largest duration,
+/// in whole seconds, which runc can represent too) works.
+#[test]
+fn huge_hook_timeouts_are_refused_cleanly() {
+    let Some(env) = Env::new("hooks-huge-timeout") else { return };
+    env.args(&["sleep", "600"]);
+    for kind in KINDS {
+        env.set("/hooks", json!({kind: [{"path": "/bin/true", "timeout": i64::MAX}]}));
+        let c = env.container("huge");
+        let out = c.create(&[]);
+        if is_runc() && out.success() {
+            // runc 1.1 wraps the timeout (a negative duration) instead of refusing it.
+            continue;
+        }
+        let out = out.fails_with_one_line();
+        if is_fdbox() {
+            assert!(out.stderr.contains(kind) && out.stderr.contains("timeout"), "{kind}: {out}");
+        }
+        assert!(cgroups_named(&c.id).is_empty(), "{kind}: cgroups left: {:?}", cgroups_named(&c.id));
+        env.assert_no_state(&c.id);
+        drop(c);
+        env.assert_clean();
+    }
+    if !is_fdbox() {
+        return skip("the largest timeout fdbox accepts is its own limit");
+    }
+    let largest = json!([{"path": "/bin/true", "timeout": 9223372036i64}]);
+    env.set("/hooks", json!({"prestart": largest, "createContainer": largest, "poststart": largest}));
+    let c = env.container("largest");
+    c.create(&[]).ok();
+    c.start().ok();
+    assert_eq!(c.status(), "running");
+    drop(c);
+    env.assert_clean();
+}
