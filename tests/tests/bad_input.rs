@@ -272,3 +272,25 @@ fn json_log_of_a_failing_create() {
     drop(c);
     env.assert_clean();
 }
+
+/// Issue 15 item 8: `events --interval` with a value no duration can hold (fdbox aborted in
+/// `Duration::from_secs_f64`), zero, negative, or without a unit fails at once with one line;
+/// the container is untouched.
+#[test]
+fn events_interval_out_of_range() {
+    let Some(env) = Env::new("bad-events-interval") else { return };
+    env.args(&["sleep", "600"]);
+    let c = env.container("ev");
+    c.create_and_start();
+    for interval in ["99999999999999999999999h", "2562048h", "9223372036854775808ns", "0s", "0", "-1s", "5", "1x"] {
+        let out = env.spawn(&["events", "--interval", interval, &c.id]).wait_timeout(std::time::Duration::from_secs(10));
+        if is_runc() && ["0", "0s", "-1s"].contains(&interval) && out.code() != 0 && out.stderr.lines().count() != 1 {
+            // runc 1.1.5 refuses these too, in its own words.
+            continue;
+        }
+        out.fails_with_one_line();
+        assert_eq!(c.status(), "running", "--interval {interval}");
+    }
+    drop(c);
+    env.assert_clean();
+}
