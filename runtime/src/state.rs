@@ -107,7 +107,7 @@ impl Root {
             Err(e) => return Err(Error::sys("openat", format!("{}/{id}", self.path), e)),
         };
         flock(&fd, FlockOperation::LockExclusive).sys("flock", || format!("{}/{id}", self.path))?;
-        let root = rustix::io::dup(&self.fd).sys("dup", || self.path.clone())?;
+        let root = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).sys("fcntl(F_DUPFD_CLOEXEC)", || self.path.clone())?;
         Ok(StateDir { fd, root, id: id.to_string(), path: format!("{}/{id}", self.path) })
     }
 
@@ -203,7 +203,7 @@ impl StateDir {
     fn remove_subdir(&self, name: &str) -> Result<()> {
         let sub = openat(&self.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
             .sys("openat", || format!("{}/{name}", self.path))?;
-        let list = rustix::io::dup(&sub).sys("dup", || format!("{}/{name}", self.path))?;
+        let list = rustix::io::fcntl_dupfd_cloexec(&sub, 0).sys("fcntl(F_DUPFD_CLOEXEC)", || format!("{}/{name}", self.path))?;
         for entry in rustix::fs::Dir::new(list).sys("fdopendir", || format!("{}/{name}", self.path))? {
             let entry = entry.sys("readdir", || format!("{}/{name}", self.path))?;
             let file = entry.file_name();

@@ -369,3 +369,45 @@ fn huge_hook_timeouts_are_refused_cleanly() {
     drop(c);
     env.assert_clean();
 }
+
+/// Issue 15 item 11: every kind of hook starts with only fds 0, 1 and 2: neither the runtime's
+/// own fds (the state root's and the rootfs's dups were not close-on-exec) nor an fd that the
+/// caller of the runtime left open without close-on-exec (fd 7 here) reach it. Each hook is
+/// `exec ls /proc/self/fd`, whose listing is its fds plus the one ls reads the directory with
+/// (3, the lowest free one: any leak shows as an extra fd).
+#[test]
+fn hooks_get_only_stdio() {
+    let Some(env) = Env::new("hooks-fds") else { return };
+    let dir = log_dir(&env);
+    let hooks: Vec<(&str, Value)> = KINDS
+        .iter()
+        .map(|k| {
+            let d = if *k == "startContainer" { PathBuf::from("/tmp") } else { dir.clone() };
+            (*k, json!({"path": "/bin/sh", "args": ["sh", "-c", format!("exec ls /proc/self/fd > {}/$0.fds", d.display()), k]}))
+        })
+        .collect();
+    set_hooks(&env, &hooks);
+    let extra = dir.join("extra-fd");
+    for inherited in [false, true] {
+        for k in KINDS {
+            let _ = fs::remove_file(dir.join(format!("{k}.fds")));
+        }
+        let c = env.container("fds");
+        if inherited {
+            c.run_via(&["sh", "-c", "exec 7>>\"$0\"; exec \"$@\"", extra.to_str().unwrap()], &[]).ok();
+        } else {
+            c.run(&[]).ok();
+        }
+        for k in KINDS {
+            let text = fs::read_to_string(dir.join(format!("{k}.fds"))).unwrap_or_else(|e| panic!("{k} hook did not run: {e}"));
+            if is_runc() && ["createContainer", "startContainer"].contains(&k) {
+                // runc 1.1.5's init runs these with fds 3-6 of its own open.
+                continue;
+            }
+            let fds: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(fds, ["0", "1", "2", "3"], "{k} hook (caller's fd 7 open: {inherited}) got more than stdio");
+        }
+        drop(c);
+        env.assert_clean();
+    }
+}
