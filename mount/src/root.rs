@@ -81,7 +81,7 @@ impl RootFd {
             .split('/')
             .filter(|c| !c.is_empty() && *c != ".")
             .collect();
-        let mut parent: OwnedFd = rustix::io::dup(&self.fd).map_err(|e| Error::sys("dup", path, e))?;
+        let mut parent: OwnedFd = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", path, e))?;
         let mut prefix = String::new();
         for (i, comp) in comps.iter().enumerate() {
             if !prefix.is_empty() {

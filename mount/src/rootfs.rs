@@ -743,7 +743,7 @@ pub fn attach_rootfs(rootfs: &MountFd, propagation: Option<&str>) -> Result<Root
         .map_err(|e| Error::sys("open", "/", e))?;
     set_attr_fd(slash.as_fd(), "/", MountAttr::empty(), MountAttr::empty(), Some(Propagation::Slave), true)?;
     rootfs.attach(slash.as_fd(), "/")?;
-    let fd = rustix::io::dup(rootfs).map_err(|e| Error::sys("dup", "rootfs", e))?;
+    let fd = rustix::io::fcntl_dupfd_cloexec(rootfs, 0).map_err(|e| Error::sys("fcntl(F_DUPFD_CLOEXEC)", "rootfs", e))?;
     Ok(RootFd::new(fd))
 }
 

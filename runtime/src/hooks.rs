@@ -86,8 +86,13 @@ pub fn init_needs_state(spec: &Spec) -> bool {
         .any(|k| !list(spec, k).is_empty())
 }
 
+/// The largest hook `timeout`: the seconds of runc's largest timeout (Go's
+/// `time.Duration`, int64 nanoseconds), ~292 years. Beyond it runc's
+/// arithmetic wraps; here it is refused.
+pub const MAX_TIMEOUT_SECS: i64 = i64::MAX / 1_000_000_000;
+
 /// Check what can be checked before anything is created: absolute paths and
-/// positive timeouts (runtime-spec: "If set, timeout MUST be greater than
+/// positive, representable timeouts (runtime-spec: "If set, timeout MUST be greater than
 /// zero").
 pub fn validate(spec: &Spec) -> Result<()> {
     for kind in [Kind::Prestart, Kind::CreateRuntime, Kind::CreateContainer, Kind::StartContainer, Kind::Poststart, Kind::Poststop] {
@@ -98,6 +103,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
             if let Some(t) = h.timeout() {
                 if t <= 0 {
                     return Err(Error::Config(format!("{} hook {}: timeout must be greater than zero", kind.name(), h.path().display())));
+                }
+                if t > MAX_TIMEOUT_SECS {
+                    return Err(Error::Config(format!(
+                        "{} hook {}: timeout {t} is too large (at most {MAX_TIMEOUT_SECS} seconds)",
+                        kind.name(),
+                        h.path().display()
+                    )));
                 }
             }
         }
@@ -215,6 +227,8 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // Only stdio: no fd of ours (or of our caller) reaches the hook.
+    crate::sys::only_stdio_on_exec(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| format!("exec: {e}"))?;
     // Our own unreaped child: its pid cannot be reused before this open.
     let pidfd = rustix::process::Pid::from_raw(child.id() as i32)
@@ -228,8 +242,11 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
             return Err(format!("pidfd_open: {}", fdbox_mount::describe(e)));
         }
     };
-    let timeout = hook.timeout().map(|t| Duration::from_secs(t.max(1) as u64));
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // Validated at create (1..=MAX_TIMEOUT_SECS); clamped and checked here
+    // too, so no value can overflow: a deadline past what Instant holds is
+    // no deadline.
+    let timeout = hook.timeout().map(|t| Duration::from_secs(t.clamp(1, MAX_TIMEOUT_SECS) as u64));
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
 
     let mut input = child.stdin.take();
     let mut out = child.stdout.take();
@@ -264,7 +281,7 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
             timed_out = true;
             break;
         }
-        let ts = left.map(|l| Timespec { tv_sec: l.as_secs() as i64, tv_nsec: l.subsec_nanos() as i64 });
+        let ts = left.map(|l| Timespec { tv_sec: i64::try_from(l.as_secs()).unwrap_or(i64::MAX), tv_nsec: l.subsec_nanos() as i64 });
         match poll(&mut fds, ts.as_ref()) {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => return Err(format!("poll: {}", fdbox_mount::describe(e))),
@@ -422,5 +439,22 @@ mod tests {
         }))
         .unwrap();
         assert!(validate(&spec).unwrap_err().to_string().contains("greater than zero"));
+        for t in [i64::MIN, -1, MAX_TIMEOUT_SECS + 1, i64::MAX] {
+            let spec: Spec = serde_json::from_value(serde_json::json!({
+                "ociVersion": "1.2.0", "root": {"path": "r"},
+                "hooks": {"prestart": [{"path": "/bin/true", "timeout": t}]}
+            }))
+            .unwrap();
+            assert!(validate(&spec).is_err(), "timeout {t}");
+        }
+    }
+
+    #[test]
+    fn the_largest_timeout_does_not_overflow() {
+        let h = hook(serde_json::json!({"path": "/bin/true", "timeout": MAX_TIMEOUT_SECS}));
+        run_one(&h, b"{}").unwrap();
+        // Not validated (a config recorded by an older fdbox): clamped, no panic.
+        let h = hook(serde_json::json!({"path": "/bin/true", "timeout": i64::MAX}));
+        run_one(&h, b"{}").unwrap();
     }
 }

@@ -32,9 +32,36 @@ fn entry(format: Format, level: &str, msg: &str) -> String {
 }
 
 fn write_file(path: &str, line: &str) {
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = f.write_all(line.as_bytes());
+    if let Ok(fd) = open_log(path) {
+        let _ = std::fs::File::from(fd).write_all(line.as_bytes());
     }
+}
+
+/// Open the log file for appending so that nothing planted at its path can
+/// redirect it: a symlink there is not followed (except one to an fd of our
+/// own, as `/dev/stderr` is), a missing file is created with `O_EXCL`, and a
+/// FIFO without a reader fails (`O_NONBLOCK`) instead of blocking.
+fn open_log(path: &str) -> Result<std::os::fd::OwnedFd, rustix::io::Errno> {
+    use rustix::fs::{open, Mode, OFlags};
+    use rustix::io::Errno;
+    let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    for _ in 0..2 {
+        match open(path, flags | OFlags::NOFOLLOW, Mode::empty()) {
+            Err(Errno::NOENT) => match open(path, flags | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW, Mode::from_raw_mode(0o644)) {
+                // Made by someone else in between: open that one.
+                Err(Errno::EXIST) => continue,
+                other => return other,
+            },
+            Err(Errno::LOOP) => {
+                let target = rustix::fs::readlink(path, Vec::new())?;
+                let target = target.to_bytes();
+                let own_fd = |prefix: &[u8]| target.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit));
+                return if own_fd(b"/proc/self/fd/") || own_fd(b"/dev/fd/") { open(path, flags, Mode::empty()) } else { Err(Errno::LOOP) };
+            }
+            other => return other,
+        }
+    }
+    Err(Errno::EXIST)
 }
 
 /// Log an error: one line on stderr and, with `--log`, one entry in the

@@ -88,16 +88,45 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
 
 /// Read and parse `config.json` from the bundle directory fd.
 pub fn load(bundle: BorrowedFd<'_>, bundle_path: &str) -> Result<Spec> {
-    let fd = rustix::fs::openat(bundle, "config.json", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| match e {
-            rustix::io::Errno::NOENT => Error::Config(format!("{bundle_path}/config.json: no such file")),
-            e => Error::sys("openat", format!("{bundle_path}/config.json"), e),
-        })?;
-    let file = std::fs::File::from(fd);
-    let spec: Spec = serde_json::from_reader(std::io::BufReader::new(file))
-        .map_err(|e| Error::Config(format!("{bundle_path}/config.json: {e}")))?;
+    let text = read_input(bundle, "config.json", &format!("{bundle_path}/config.json"))?;
+    let spec: Spec = serde_json::from_slice(&text).map_err(|e| Error::Config(format!("{bundle_path}/config.json: {e}")))?;
     validate(&spec)?;
     Ok(spec)
+}
+
+/// Read an input file (config.json, `exec --process`, `update -r`) without
+/// blocking on whatever was put at its path: it is opened `O_NONBLOCK` (a
+/// FIFO does not wait for a writer, a device is not set up as a tty) and
+/// read only if it is a regular file. `shown` names it in errors.
+pub fn read_input(dir: BorrowedFd<'_>, path: &str, shown: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let fd = rustix::fs::openat(dir, path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| match e {
+            rustix::io::Errno::NOENT => Error::Config(format!("{shown}: no such file")),
+            e => Error::sys("open", shown.to_string(), e),
+        })?;
+    let st = rustix::fs::fstat(&fd).map_err(|e| Error::sys("fstat", shown.to_string(), e))?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return Err(Error::Config(format!("{shown}: not a regular file")));
+    }
+    let mut text = Vec::new();
+    std::fs::File::from(fd).read_to_end(&mut text).map_err(|e| Error::Config(format!("{shown}: {e}")))?;
+    Ok(text)
+}
+
+/// Open a namespace file (`linux.namespaces[].path`) to join: `O_NONBLOCK`
+/// (a FIFO there does not block `create`), and it must be an nsfs file
+/// (`/proc/<pid>/ns/*` or a bind mount of one), which is all `setns` takes.
+pub fn open_namespace(path: &std::path::Path, shown: &str) -> Result<std::os::fd::OwnedFd> {
+    /// `NSFS_MAGIC` of `<linux/magic.h>`.
+    const NSFS_MAGIC: i128 = 0x6e73_6673;
+    let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys("open", shown.to_string(), e))?;
+    let st = rustix::fs::fstatfs(&fd).map_err(|e| Error::sys("fstatfs", shown.to_string(), e))?;
+    if i128::from(st.f_type) != NSFS_MAGIC {
+        return Err(Error::Config(format!("{shown}: not a namespace file")));
+    }
+    Ok(fd)
 }
 
 /// Checks that do not need the filesystem: what runc's validator refuses

@@ -1,12 +1,12 @@
 //! The state directory `<root>/<id>/`, held as a dirfd under an exclusive
-//! `flock`: `state.json` written atomically with `openat` + `renameat`, and
+//! `flock`: `state.json` written atomically (`O_TMPFILE` + `linkat` + `renameat`), and
 //! `init.sock`, where the created init waits for `start`.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{flock, mkdirat, openat, renameat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
+use rustix::fs::{flock, linkat, mkdirat, openat, renameat, unlinkat, AtFlags, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +107,7 @@ impl Root {
             Err(e) => return Err(Error::sys("openat", format!("{}/{id}", self.path), e)),
         };
         flock(&fd, FlockOperation::LockExclusive).sys("flock", || format!("{}/{id}", self.path))?;
-        let root = rustix::io::dup(&self.fd).sys("dup", || self.path.clone())?;
+        let root = rustix::io::fcntl_dupfd_cloexec(&self.fd, 0).sys("fcntl(F_DUPFD_CLOEXEC)", || self.path.clone())?;
         Ok(StateDir { fd, root, id: id.to_string(), path: format!("{}/{id}", self.path) })
     }
 
@@ -203,7 +203,7 @@ impl StateDir {
     fn remove_subdir(&self, name: &str) -> Result<()> {
         let sub = openat(&self.fd, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
             .sys("openat", || format!("{}/{name}", self.path))?;
-        let list = rustix::io::dup(&sub).sys("dup", || format!("{}/{name}", self.path))?;
+        let list = rustix::io::fcntl_dupfd_cloexec(&sub, 0).sys("fcntl(F_DUPFD_CLOEXEC)", || format!("{}/{name}", self.path))?;
         for entry in rustix::fs::Dir::new(list).sys("fdopendir", || format!("{}/{name}", self.path))? {
             let entry = entry.sys("readdir", || format!("{}/{name}", self.path))?;
             let file = entry.file_name();
@@ -235,14 +235,77 @@ impl AsFd for StateDir {
     }
 }
 
-/// Write `data` to `name` under `dir` atomically (temp file + rename).
+/// Write `data` to `name` under `dir` atomically, so that nothing planted
+/// in `dir` can redirect the write (a pid file's directory may be a volume
+/// the container writes to): the data goes into an unnamed `O_TMPFILE`,
+/// which is linked under a fresh random name (`linkat` never follows a
+/// symlink at its target: EEXIST) and renamed over `name` (`renameat`
+/// replaces a symlink at `name` itself, never what it points to). Where the
+/// filesystem has no `O_TMPFILE`, the temp file is created under a random
+/// name with `O_CREAT|O_EXCL|O_NOFOLLOW`, which fails on anything planted.
 pub fn write_atomic(dir: BorrowedFd<'_>, name: &str, data: &[u8]) -> Result<(), Errno> {
-    let tmp = format!(".{name}.tmp");
-    let fd = openat(dir, tmp.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC, Mode::from_raw_mode(0o644))?;
-    let mut f = std::fs::File::from(fd);
-    f.write_all(data).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
-    drop(f);
-    renameat(dir, tmp.as_str(), dir, name)
+    let write = |fd: OwnedFd| -> Result<(), Errno> {
+        let mut f = std::fs::File::from(fd);
+        f.write_all(data).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))
+    };
+    let mode = Mode::from_raw_mode(0o644);
+    // A few tries: a name the container guessed (or a clash) is only EEXIST.
+    let tmp_name = || format!(".{name}.{:016x}.tmp", random_u64());
+    match openat(dir, ".", OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC, mode) {
+        Ok(fd) => {
+            use std::os::fd::AsRawFd;
+            write(fd.try_clone().map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?)?;
+            for _ in 0..16 {
+                let tmp = tmp_name();
+                // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc/self/fd
+                // link of an O_TMPFILE works for its owner.
+                let linked = match linkat(&fd, "", dir, tmp.as_str(), AtFlags::EMPTY_PATH) {
+                    Err(Errno::NOENT | Errno::PERM | Errno::ACCESS | Errno::INVAL) => {
+                        linkat(rustix::fs::CWD, format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(), dir, tmp.as_str(), AtFlags::SYMLINK_FOLLOW)
+                    }
+                    other => other,
+                };
+                match linked {
+                    Ok(()) => return rename_or_remove(dir, &tmp, name),
+                    Err(Errno::EXIST) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(Errno::EXIST)
+        }
+        // No O_TMPFILE on this filesystem (or kernel).
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
+            for _ in 0..16 {
+                let tmp = tmp_name();
+                let fd = match openat(dir, tmp.as_str(), OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC, mode) {
+                    Ok(fd) => fd,
+                    Err(Errno::EXIST) => continue,
+                    Err(e) => return Err(e),
+                };
+                if let Err(e) = write(fd) {
+                    let _ = unlinkat(dir, tmp.as_str(), AtFlags::empty());
+                    return Err(e);
+                }
+                return rename_or_remove(dir, &tmp, name);
+            }
+            Err(Errno::EXIST)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn rename_or_remove(dir: BorrowedFd<'_>, tmp: &str, name: &str) -> Result<(), Errno> {
+    renameat(dir, tmp, dir, name).inspect_err(|_| {
+        let _ = unlinkat(dir, tmp, AtFlags::empty());
+    })
+}
+
+/// 64 random bits (std seeds its hash keys from the kernel's getrandom).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id() as u64);
+    h.finish()
 }
 
 #[cfg(test)]

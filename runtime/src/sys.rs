@@ -92,6 +92,21 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     if ret < 0 { Err(last_errno()) } else { Ok(()) }
 }
 
+/// Make the child that `cmd` spawns mark every fd from 3 up close-on-exec
+/// right before its `execve`, so the program (a hook) starts with only its
+/// stdio, whatever this process holds without close-on-exec (fds its caller
+/// left open, say). std's own exec-error pipe is close-on-exec already.
+pub fn only_stdio_on_exec(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child between fork and execve,
+    // where only async-signal-safe work is allowed: it makes one raw
+    // close_range syscall and reads errno, allocating nothing and taking no
+    // lock.
+    unsafe {
+        cmd.pre_exec(|| cloexec_from(3).map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error())));
+    }
+}
+
 /// A blocked set of signals delivered through a signalfd.
 pub struct SignalFd {
     fd: OwnedFd,

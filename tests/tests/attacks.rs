@@ -376,3 +376,95 @@ fn fake_dev_console_is_refused() {
         assert_eq!(fs::read_to_string(&console).unwrap(), "rootfs-console\n");
     }
 }
+
+/// Issue 15 item 3: the pid file's directory is a volume the container writes to. The
+/// container plants symlinks at every name a runtime could use next to the pid file (its temp
+/// names `.NAME.tmp` and `.NAME`, and NAME itself) pointing at a decoy file of the host, and a
+/// dangling one pointing at a host path that does not exist. `exec --pid-file` and
+/// `create --pid-file` must neither write through them nor create the dangling target: the
+/// decoy stays as it was and the pid file is a regular file with the pid.
+#[test]
+fn pid_file_in_a_volume_does_not_follow_planted_symlinks() {
+    let Some(env) = Env::new("attack-pid-file") else { return };
+    let vol = env.subdir("vol");
+    let decoy = env.dir.join("decoy");
+    fs::write(&decoy, ORIGINAL).unwrap();
+    let decoy_mtime = fs::metadata(&decoy).unwrap().modified().unwrap();
+    let never = env.dir.join("never-created");
+    env.add_mount(json!({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", "rw"]}));
+    let mut script = String::new();
+    for name in ["epid", "cpid"] {
+        for planted in [format!(".{name}.tmp"), format!(".{name}"), name.to_string()] {
+            script += &format!("ln -s {} /vol/{planted}; ", decoy.display());
+        }
+        script += &format!("ln -s {} /vol/.{name}.pid.tmp; ", never.display());
+    }
+    env.sh(&format!("{script} echo planted; exec sleep 600"));
+    let c = env.container("planter");
+    c.create(&[]).ok();
+    c.start().ok();
+    c.wait_for_stdout("planted");
+    assert!(fs::symlink_metadata(vol.join(".epid.tmp")).unwrap().file_type().is_symlink(), "the container planted nothing");
+    let check = |what: &str, pid_file: &Path, out: Output, want_pid: Option<i32>| {
+        assert_eq!(fs::read_to_string(&decoy).unwrap(), ORIGINAL, "{what}: the runtime wrote through a planted symlink");
+        assert_eq!(fs::metadata(&decoy).unwrap().modified().unwrap(), decoy_mtime, "{what}: the decoy was written");
+        assert!(!never.exists(), "{what}: the runtime created a file through a dangling planted symlink");
+        if !out.success() {
+            // runc 1.1.5 refuses (O_EXCL on its temp name): safe, but not what fdbox does.
+            assert!(is_runc(), "{what}: {out}");
+            out.fails_with_one_line();
+            return;
+        }
+        let meta = fs::symlink_metadata(pid_file).unwrap();
+        assert!(meta.file_type().is_file(), "{what}: the pid file is not a regular file: {meta:?}");
+        let text = fs::read_to_string(pid_file).unwrap();
+        let pid: i32 = text.trim().parse().unwrap_or_else(|_| panic!("{what}: pid file holds {text:?}"));
+        if let Some(want) = want_pid {
+            assert_eq!(pid, want, "{what}");
+        }
+        assert!(pid_alive(pid), "{what}: the pid file names no live process");
+    };
+    let epid = vol.join("epid");
+    let out = env.rt(&["exec", "-d", "--pid-file", epid.to_str().unwrap(), &c.id, "sleep", "77"]);
+    check("exec --pid-file", &epid, out, None);
+
+    env.args(&["sleep", "600"]);
+    let c2 = env.container("victim");
+    let cpid = vol.join("cpid");
+    let out = c2.create(&["--pid-file", cpid.to_str().unwrap()]);
+    let want = out.success().then(|| c2.pid());
+    check("create --pid-file", &cpid, out, want);
+    drop(c2);
+    drop(c);
+    env.assert_clean();
+}
+
+/// Issue 15 item 3, the same class for `--log`: a symlink planted at the log file's path (a
+/// directory the container can write to) is not followed, neither to an existing host file nor
+/// dangling to create one; a symlink to one of the runtime's own fds (`/dev/stderr`) still is.
+#[test]
+fn log_file_does_not_follow_a_planted_symlink() {
+    let Some(env) = Env::new("attack-log-file") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1.5 follows a symlink at --log");
+    }
+    let vol = env.subdir("vol");
+    let decoy = env.dir.join("decoy");
+    fs::write(&decoy, ORIGINAL).unwrap();
+    let never = env.dir.join("never-created");
+    symlink(&decoy, vol.join("log")).unwrap();
+    symlink(&never, vol.join("dangling.log")).unwrap();
+    for log in [vol.join("log"), vol.join("dangling.log")] {
+        let out = env.rt(&["--log", log.to_str().unwrap(), "delete", "no-such-container"]);
+        out.fails_with_one_line();
+        assert_eq!(fs::read_to_string(&decoy).unwrap(), ORIGINAL, "the log was written through a planted symlink");
+        assert!(!never.exists(), "the log was created through a dangling planted symlink");
+    }
+    // A plain path still gets the log, and so does /dev/stderr.
+    let log = vol.join("real.log");
+    env.rt(&["--log", log.to_str().unwrap(), "delete", "no-such-container"]).fails_with_one_line();
+    assert!(fs::read_to_string(&log).unwrap().contains("no-such-container"));
+    let out = env.rt(&["--log", "/dev/stderr", "delete", "no-such-container"]);
+    assert_eq!(out.stderr.matches("no-such-container").count(), 2, "{out}");
+    env.assert_clean();
+}

@@ -272,3 +272,112 @@ fn json_log_of_a_failing_create() {
     drop(c);
     env.assert_clean();
 }
+
+/// Issue 15 item 8: `events --interval` with a value no duration can hold (fdbox aborted in
+/// `Duration::from_secs_f64`), zero, negative, or without a unit fails at once with one line;
+/// the container is untouched.
+#[test]
+fn events_interval_out_of_range() {
+    let Some(env) = Env::new("bad-events-interval") else { return };
+    env.args(&["sleep", "600"]);
+    let c = env.container("ev");
+    c.create_and_start();
+    for interval in ["99999999999999999999999h", "2562048h", "9223372036854775808ns", "0s", "0", "-1s", "5", "1x"] {
+        let out = env.spawn(&["events", "--interval", interval, &c.id]).wait_timeout(std::time::Duration::from_secs(10));
+        if is_runc() && ["0", "0s", "-1s"].contains(&interval) && out.code() != 0 && out.stderr.lines().count() != 1 {
+            // runc 1.1.5 refuses these too, in its own words.
+            continue;
+        }
+        out.fails_with_one_line();
+        assert_eq!(c.status(), "running", "--interval {interval}");
+    }
+    drop(c);
+    env.assert_clean();
+}
+
+fn mkfifo(path: &std::path::Path) {
+    let _ = fs::remove_file(path);
+    rustix::fs::mknodat(rustix::fs::CWD, path, rustix::fs::FileType::Fifo, rustix::fs::Mode::from_raw_mode(0o600), 0).expect("mkfifo");
+}
+
+const FAST: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Issue 15 item 9: a config.json that is a FIFO (no writer ever comes) or not a regular file
+/// fails `create` at once with one line, and nothing is left (fdbox blocked forever in open and
+/// had made the state dir before reading the config).
+#[test]
+fn config_json_that_is_not_a_regular_file() {
+    let Some(env) = Env::new("bad-config-fifo") else { return };
+    if is_runc() {
+        return skip("runc 1.1.5 blocks on a FIFO config.json");
+    }
+    let bundle = env.subdir("fifo-bundle");
+    let c = env.container("fifo");
+    mkfifo(&bundle.join("config.json"));
+    let out = c.spawn_in("create", &bundle, &[]).wait_timeout(FAST);
+    assert!(out.stderr.contains("config.json"), "{out}");
+    assert_failed_cleanly(&env, &c, out);
+    fs::remove_file(bundle.join("config.json")).unwrap();
+    fs::create_dir(bundle.join("config.json")).unwrap();
+    let out = c.spawn_in("create", &bundle, &[]).wait_timeout(FAST);
+    assert_failed_cleanly(&env, &c, out);
+}
+
+/// Issue 15 item 9: a `linux.namespaces[].path` that is a FIFO, a regular file or a directory
+/// (not a namespace) fails `create` at once with one line and leaves nothing.
+#[test]
+fn namespace_path_that_is_not_a_namespace() {
+    let Some(env) = Env::new("bad-ns-path") else { return };
+    let fifo = env.dir.join("ns-fifo");
+    mkfifo(&fifo);
+    let file = env.dir.join("ns-file");
+    fs::write(&file, "not a namespace").unwrap();
+    let dir = env.subdir("ns-dir");
+    for (what, path) in [("FIFO", &fifo), ("regular file", &file), ("directory", &dir)] {
+        if is_runc() && what == "FIFO" {
+            continue; // runc 1.1.5 blocks on it
+        }
+        let mut config = env.config();
+        let list = config["linux"]["namespaces"].as_array_mut().unwrap();
+        list.retain(|n| n["type"] != "network");
+        list.push(json!({"type": "network", "path": path}));
+        env.edit(|c| *c = config);
+        let c = env.container("ns");
+        let out = c.spawn_lifecycle("create", &[]).wait_timeout(FAST).fails_with_one_line();
+        if is_fdbox() {
+            assert!(out.stderr.contains(path.to_str().unwrap()), "{what}: the error does not name the path: {out}");
+        }
+        env.assert_no_state(&c.id);
+        drop(c);
+        env.assert_clean();
+    }
+}
+
+/// Issue 15 item 9: `exec --process` with a FIFO, and `--console-socket`/`--pidfd-socket` at a
+/// FIFO, fail at once with one line; the container is untouched.
+#[test]
+fn exec_inputs_that_are_fifos() {
+    let Some(env) = Env::new("bad-exec-fifo") else { return };
+    env.args(&["sleep", "600"]);
+    let c = env.container("fifo");
+    c.create_and_start();
+    let fifo = env.dir.join("fifo");
+    mkfifo(&fifo);
+    let f = fifo.to_str().unwrap();
+    let mut cases: Vec<Vec<&str>> = vec![vec!["--pidfd-socket", f, &c.id, "true"], vec!["-t", "-d", "--console-socket", f, &c.id, "true"]];
+    if is_fdbox() {
+        // runc 1.1.5 blocks on a FIFO process.json; and has no --pidfd-socket.
+        cases.push(vec!["--process", f, &c.id]);
+    } else {
+        cases.remove(0);
+    }
+    for case in cases {
+        let mut args = vec!["exec"];
+        args.extend(case.iter().copied());
+        let out = env.spawn(&args).wait_timeout(FAST);
+        out.fails_with_one_line();
+        assert_eq!(c.status(), "running", "{case:?}");
+    }
+    drop(c);
+    env.assert_clean();
+}

@@ -331,3 +331,83 @@ fn invalid_hooks_are_refused() {
         env.assert_clean();
     }
 }
+
+/// Issue 15 item 7: a hook `timeout` that no clock can hold (i64::MAX seconds, where fdbox
+/// overflowed and panicked) is refused by `create`, for every kind of hook, with one line and
+/// nothing left (no state dir, no cgroup). The largest accepted timeout (Go's largest duration,
+/// in whole seconds, which runc can represent too) works.
+#[test]
+fn huge_hook_timeouts_are_refused_cleanly() {
+    let Some(env) = Env::new("hooks-huge-timeout") else { return };
+    env.args(&["sleep", "600"]);
+    for kind in KINDS {
+        env.set("/hooks", json!({kind: [{"path": "/bin/true", "timeout": i64::MAX}]}));
+        let c = env.container("huge");
+        let out = c.create(&[]);
+        if is_runc() && out.success() {
+            // runc 1.1 wraps the timeout (a negative duration) instead of refusing it.
+            continue;
+        }
+        let out = out.fails_with_one_line();
+        if is_fdbox() {
+            assert!(out.stderr.contains(kind) && out.stderr.contains("timeout"), "{kind}: {out}");
+        }
+        assert!(cgroups_named(&c.id).is_empty(), "{kind}: cgroups left: {:?}", cgroups_named(&c.id));
+        env.assert_no_state(&c.id);
+        drop(c);
+        env.assert_clean();
+    }
+    if !is_fdbox() {
+        return skip("the largest timeout fdbox accepts is its own limit");
+    }
+    let largest = json!([{"path": "/bin/true", "timeout": 9223372036i64}]);
+    env.set("/hooks", json!({"prestart": largest, "createContainer": largest, "poststart": largest}));
+    let c = env.container("largest");
+    c.create(&[]).ok();
+    c.start().ok();
+    assert_eq!(c.status(), "running");
+    drop(c);
+    env.assert_clean();
+}
+
+/// Issue 15 item 11: every kind of hook starts with only fds 0, 1 and 2: neither the runtime's
+/// own fds (the state root's and the rootfs's dups were not close-on-exec) nor an fd that the
+/// caller of the runtime left open without close-on-exec (fd 7 here) reach it. Each hook is
+/// `exec ls /proc/self/fd`, whose listing is its fds plus the one ls reads the directory with
+/// (3, the lowest free one: any leak shows as an extra fd).
+#[test]
+fn hooks_get_only_stdio() {
+    let Some(env) = Env::new("hooks-fds") else { return };
+    let dir = log_dir(&env);
+    let hooks: Vec<(&str, Value)> = KINDS
+        .iter()
+        .map(|k| {
+            let d = if *k == "startContainer" { PathBuf::from("/tmp") } else { dir.clone() };
+            (*k, json!({"path": "/bin/sh", "args": ["sh", "-c", format!("exec ls /proc/self/fd > {}/$0.fds", d.display()), k]}))
+        })
+        .collect();
+    set_hooks(&env, &hooks);
+    let extra = dir.join("extra-fd");
+    for inherited in [false, true] {
+        for k in KINDS {
+            let _ = fs::remove_file(dir.join(format!("{k}.fds")));
+        }
+        let c = env.container("fds");
+        if inherited {
+            c.run_via(&["sh", "-c", "exec 7>>\"$0\"; exec \"$@\"", extra.to_str().unwrap()], &[]).ok();
+        } else {
+            c.run(&[]).ok();
+        }
+        for k in KINDS {
+            let text = fs::read_to_string(dir.join(format!("{k}.fds"))).unwrap_or_else(|e| panic!("{k} hook did not run: {e}"));
+            if is_runc() && ["createContainer", "startContainer"].contains(&k) {
+                // runc 1.1.5's init runs these with fds 3-6 of its own open.
+                continue;
+            }
+            let fds: Vec<&str> = text.split_whitespace().collect();
+            assert_eq!(fds, ["0", "1", "2", "3"], "{k} hook (caller's fd 7 open: {inherited}) got more than stdio");
+        }
+        drop(c);
+        env.assert_clean();
+    }
+}

@@ -76,8 +76,8 @@ impl ExecArgs {
         }
         let process = match &self.process {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{path}: {e}")))?;
-                Some(serde_json::from_str(&text).map_err(|e| Error::Config(format!("{path}: {e}")))?)
+                let text = crate::spec::read_input(rustix::fs::CWD, path, path)?;
+                Some(serde_json::from_slice(&text).map_err(|e| Error::Config(format!("{path}: {e}")))?)
             }
             None => None,
         };

@@ -80,7 +80,8 @@ impl UpdateArgs {
                 let text = if path == "-" {
                     std::io::read_to_string(std::io::stdin()).map_err(|e| Error::Config(format!("stdin: {e}")))?
                 } else {
-                    std::fs::read_to_string(path).map_err(|e| Error::Config(format!("{path}: {e}")))?
+                    let text = crate::spec::read_input(rustix::fs::CWD, path, path)?;
+                    String::from_utf8(text).map_err(|e| Error::Config(format!("{path}: {e}")))?
                 };
                 serde_json::from_str(&text).map_err(|e| Error::Config(format!("{path}: {e}")))?
             }

@@ -55,8 +55,18 @@ pub struct Created {
 /// Create the container `o.id`. On any failure nothing is left behind: the
 /// init is killed and reaped, and the state directory removed.
 pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
+    // The bundle and its config first: a bad one fails before anything is
+    // made, and nothing is left if `create` is killed while reading it.
+    state::validate_id(&o.id)?;
+    let bundle = absolute(&o.bundle)?;
+    let bundle_fd = rustix::fs::open(bundle.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| match e {
+            Errno::NOENT | Errno::NOTDIR => Error::Config(format!("bundle {bundle}: no such directory")),
+            e => Error::sys("open", format!("bundle {bundle}"), e),
+        })?;
+    let spec = crate::spec::load(bundle_fd.as_fd(), &bundle)?;
     let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, creating: None, cgroup: None, poststop: None, armed: true };
-    let created = create_in(&mut guard, o)?;
+    let created = create_in(&mut guard, o, Bundle { path: bundle, fd: bundle_fd, spec })?;
     guard.armed = false;
     Ok(created)
 }
@@ -97,15 +107,16 @@ impl Drop for Cleanup {
     }
 }
 
-fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
+/// The bundle as `create` read it before taking the state directory.
+struct Bundle {
+    path: String,
+    fd: OwnedFd,
+    spec: oci_spec::runtime::Spec,
+}
+
+fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> {
     let dir = guard.dir.as_ref().ok_or_else(|| Error::State("no state directory".into()))?;
-    let bundle = absolute(&o.bundle)?;
-    let bundle_fd = rustix::fs::open(bundle.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
-        .map_err(|e| match e {
-            Errno::NOENT | Errno::NOTDIR => Error::Config(format!("bundle {bundle}: no such directory")),
-            e => Error::sys("open", format!("bundle {bundle}"), e),
-        })?;
-    let spec = crate::spec::load(bundle_fd.as_fd(), &bundle)?;
+    let Bundle { path: bundle, fd: bundle_fd, spec } = b;
     // sd_notify: the container gets a socket of ours (see notify.rs).
     let spec = crate::notify::setup_spec(spec, dir)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
@@ -139,8 +150,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts) -> Result<Created> {
             None if ns.typ() == LinuxNamespaceType::Cgroup => new_cgroupns = true,
             None => clone_flags |= ns.typ() as u64,
             Some(p) => {
-                let fd = rustix::fs::open(p, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                    .sys("open", || format!("{:?} namespace {}", ns.typ(), p.display()))?;
+                let fd = crate::spec::open_namespace(p, &format!("{:?} namespace {}", ns.typ(), p.display()))?;
                 if ns.typ() == LinuxNamespaceType::Pid {
                     join_pid = Some(fd);
                 } else if ns.typ() == LinuxNamespaceType::User {
