@@ -433,7 +433,23 @@ pub(crate) fn switch_user(uid: u32, gid: u32, additional: &[u32]) -> Result<()> 
     let g = rustix::process::Gid::from_raw(gid);
     set_thread_res_gid(g, g, g).sys("setresgid", || gid.to_string())?;
     let u = rustix::process::Uid::from_raw(uid);
-    set_thread_res_uid(u, u, u).sys("setresuid", || uid.to_string())
+    set_thread_res_uid(u, u, u).sys("setresuid", || uid.to_string())?;
+    // Defence in depth: an id the kernel reads as -1 ("unchanged") or any
+    // other surprise must not leave the process with ids it did not ask for
+    // (validation refuses such ids before anything is made).
+    let (uids, gids) = crate::sys::getresuid_gid().sys("getresuid", String::new)?;
+    let mut got: Vec<u32> = rustix::process::getgroups().sys("getgroups", String::new)?.iter().map(|g| g.as_raw()).collect();
+    let mut want = additional.to_vec();
+    got.sort_unstable();
+    got.dedup();
+    want.sort_unstable();
+    want.dedup();
+    if uids != [uid; 3] || gids != [gid; 3] || got != want {
+        return Err(Error::Config(format!(
+            "switching to uid {uid} gid {gid} groups {additional:?} left uids {uids:?} gids {gids:?} groups {got:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Wait on init.sock for `start`, then exec. After a successful execve the
