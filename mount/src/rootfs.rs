@@ -359,6 +359,44 @@ pub fn attach_at(root: &RootFd, m: &MountFd, dest: &str) -> Result<OwnedFd> {
     Ok(target)
 }
 
+/// The mount point of a procfs or sysfs: `dest` (cleaned lexically) must be
+/// an ordinary directory of the rootfs, never a symlink, as runc requires.
+/// Parents resolve inside the root; a symlink as the last component (an
+/// image whose /proc points elsewhere) would put the filesystem where LSM
+/// policies and anything sharing that directory do not expect it (the
+/// CVE-2019-19921 / CVE-2023-27561 class). A missing directory is created.
+fn ordinary_dir(root: &RootFd, dest: &str, fstype: &str) -> Result<OwnedFd> {
+    let mut comps: Vec<&str> = Vec::new();
+    for c in dest.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                comps.pop();
+            }
+            c => comps.push(c),
+        }
+    }
+    let clean = format!("/{}", comps.join("/"));
+    let refuse = |what: &str| Error::Path {
+        path: dest.into(),
+        reason: format!("{fstype} must be mounted on an ordinary directory, and {clean} is {what}"),
+    };
+    let open = || root.open(&clean, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty());
+    let target = match open() {
+        Err(e) if e.errno() == Some(Errno::NOENT) => {
+            root.ensure(&clean, NodeKind::Dir)?;
+            open()?
+        }
+        other => other?,
+    };
+    let st = fstat(&target).map_err(|e| Error::sys("fstat", clean.as_str(), e))?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => Ok(target),
+        FileType::Symlink => Err(refuse("a symlink")),
+        t => Err(refuse(&format!("a {}", type_name(t)))),
+    }
+}
+
 /// Container side: create (or take the prepared bind of) one OCI mount and
 /// attach it. `cgroups` describes the host's hierarchies and the
 /// container's place in them, for `cgroup` mounts; `cgroupns` says whether
@@ -408,7 +446,12 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if o.copy_up {
         crate::copyup::copy_up(root, dest, &m)?;
     }
-    attach_at(root, &m, dest)?;
+    if matches!(fstype, "proc" | "sysfs") {
+        let target = ordinary_dir(root, dest, fstype)?;
+        m.attach(target.as_fd(), dest)?;
+    } else {
+        attach_at(root, &m, dest)?;
+    }
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
@@ -786,6 +829,26 @@ pub fn enter_root(root: &RootFd, no_pivot: bool, propagation: Option<&str>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_and_sysfs_need_an_ordinary_directory() {
+        let d_dir = tempfile::Builder::new().prefix("fdbox-mount-procdir-").tempdir().unwrap();
+        let d = d_dir.path();
+        std::fs::create_dir_all(d.join("tmp/fake")).unwrap();
+        std::os::unix::fs::symlink("/tmp/fake", d.join("proc")).unwrap();
+        std::os::unix::fs::symlink("/nowhere", d.join("dangling")).unwrap();
+        std::fs::write(d.join("file"), "").unwrap();
+        let root = RootFd::new(rustix::fs::open(d, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap());
+        for dest in ["/proc", "/proc/", "/./proc", "/tmp/../proc", "/dangling"] {
+            let e = ordinary_dir(&root, dest, "proc").unwrap_err().to_string();
+            assert!(e.contains("ordinary directory") && e.contains("symlink"), "{dest}: {e}");
+        }
+        assert!(ordinary_dir(&root, "/file", "sysfs").unwrap_err().to_string().contains("a regular file"));
+        ordinary_dir(&root, "/tmp/fake", "proc").unwrap();
+        ordinary_dir(&root, "/new/sys", "sysfs").unwrap();
+        assert!(d.join("new/sys").is_dir());
+        assert!(!d.join("nowhere").exists(), "a dangling symlink's target was created");
+    }
 
     #[test]
     fn cgroup_hierarchies_of_a_hybrid_host() {

@@ -124,3 +124,40 @@ fn device_and_mapping_values_out_of_range_are_refused() {
     assert!(out.stderr.contains("uidMappings"), "{out}");
     env.assert_clean();
 }
+
+/// An image whose /proc (or /sys) is a symlink, to a directory inside the rootfs: procfs and
+/// sysfs must be mounted on an ordinary directory (runc: "must be mounted on ordinary
+/// directory"), never where the symlink points. One line, nothing left, nothing mounted at the
+/// target.
+#[test]
+fn proc_and_sys_through_a_symlink_are_refused() {
+    let Some(env) = Env::new("proc-sys-symlink") else { return };
+    let rootfs = env.writable_rootfs();
+    for (dest, target) in [("proc", "/tmp/fakeproc"), ("sys", "/tmp/fakesys"), ("proc", "tmp/fakeproc")] {
+        fs::create_dir_all(rootfs.join("tmp/fakeproc")).unwrap();
+        fs::create_dir_all(rootfs.join("tmp/fakesys")).unwrap();
+        let link = rootfs.join(dest);
+        let _ = fs::remove_dir_all(&link).or_else(|_| fs::remove_file(&link));
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        env.sh("echo ran; ls /tmp/fakeproc /tmp/fakesys | head -3");
+        let c = env.container("procsym");
+        let out = c.run(&[]);
+        assert!(!c.stdout().contains("ran"), "/{dest} -> {target}: the container ran: {} {out}", c.stdout());
+        let out = out.fails_with_one_line();
+        if is_fdbox() {
+            assert!(out.stderr.contains("ordinary directory") && out.stderr.contains(&format!("/{dest}")), "{out}");
+        }
+        env.assert_clean();
+        for d in ["tmp/fakeproc", "tmp/fakesys"] {
+            assert_eq!(fs::read_dir(rootfs.join(d)).unwrap().count(), 0, "{d} was written or mounted on");
+        }
+        fs::remove_file(&link).unwrap();
+        fs::create_dir(&link).unwrap();
+    }
+    // The same rootfs with ordinary directories runs.
+    env.sh("echo ran");
+    let c = env.container("procdir");
+    c.run(&[]).ok();
+    assert!(c.stdout().contains("ran"));
+    env.assert_clean();
+}
