@@ -814,6 +814,7 @@ pub fn enter_root(root: &RootFd, no_pivot: bool, propagation: Option<&str>) -> R
     let propagation = root_propagation(propagation)?;
     rustix::process::fchdir(root).map_err(|e| Error::sys("fchdir", "rootfs", e))?;
     if no_pivot {
+        detach_host_mounts(root)?;
         rustix::process::chroot(".").map_err(|e| Error::sys("chroot", "rootfs", e))?;
     } else {
         rustix::process::pivot_root(".", ".").map_err(|e| Error::sys("pivot_root", "rootfs", e))?;
@@ -824,6 +825,94 @@ pub fn enter_root(root: &RootFd, no_pivot: bool, propagation: Option<&str>) -> R
         set_attr_fd(root.as_fd(), "/ (rootfsPropagation)", MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
     Ok(())
+}
+
+/// `--no-pivot`: the mount namespace is a copy of the host's, and a chroot
+/// does not remove anything from it. Before the chroot, detach every mount
+/// that is neither the rootfs (with what is mounted in it) nor one of the
+/// mounts it sits on (the old root cannot be removed without pivot_root):
+/// the host's /proc, /sys, /dev, /tmp… are gone from the container's
+/// namespace, not just out of its sight. The tree is a recursive slave
+/// ([`attach_rootfs`]), so nothing propagates to the host. A mount that
+/// cannot be detached (locked: a user namespace) is covered with an empty
+/// read-only tmpfs when it is a directory. Last, the old root is made
+/// private, so that no later host mount propagates into it.
+fn detach_host_mounts(root: &RootFd) -> Result<()> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    use rustix::mount::{unmount, UnmountFlags};
+    let me = statx(root, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID).map_err(|e| Error::sys("statx", "rootfs", e))?.stx_mnt_id;
+    let mut left_alone: Vec<u64> = Vec::new();
+    // Opened once: the host's /proc it is on goes away in the first pass.
+    let path = "/proc/self/mountinfo";
+    let mut file = std::fs::File::open(path).map_err(|e| Error::Path { path: path.into(), reason: e.to_string() })?;
+    // Each pass detaches every candidate; another pass finds what was
+    // stacked below one. Bounded: each pass removes or skips a mount.
+    for _ in 0..64 {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        file.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| file.read_to_string(&mut text))
+            .map_err(|e| Error::Path { path: path.into(), reason: e.to_string() })?;
+        let mounts: Vec<(u64, u64, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                let id = f.next()?.parse().ok()?;
+                let parent = f.next()?.parse().ok()?;
+                let point = f.nth(2)?;
+                Some((id, parent, unescape_mountinfo(point)))
+            })
+            .collect();
+        let mut ancestors = Vec::new();
+        let mut cur = me;
+        while let Some(&(_, parent, _)) = mounts.iter().find(|m| m.0 == cur) {
+            if parent == cur || ancestors.contains(&parent) || !mounts.iter().any(|m| m.0 == parent) {
+                break;
+            }
+            ancestors.push(parent);
+            cur = parent;
+        }
+        let candidates: Vec<&(u64, u64, String)> = mounts
+            .iter()
+            .filter(|m| m.0 != me && !ancestors.contains(&m.0) && ancestors.contains(&m.1))
+            .filter(|m| !left_alone.contains(&m.0) && m.2 != "/")
+            .collect();
+        if candidates.is_empty() {
+            // Nor may the host's later mounts propagate into the old root.
+            let slash = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("open", "/ (old root)", e))?;
+            return set_attr_fd(slash.as_fd(), "/ (old root)", MountAttr::empty(), MountAttr::empty(), Some(Propagation::Private), false);
+        }
+        for (id, _, point) in candidates {
+            // Absolute paths still resolve from the old root here: a lookup
+            // does not cross the rootfs stacked on "/" itself.
+            match unmount(point.as_str(), UnmountFlags::DETACH | UnmountFlags::NOFOLLOW) {
+                Ok(()) => {}
+                Err(Errno::INVAL | Errno::PERM) => {
+                    cover_with_tmpfs(point)?;
+                    left_alone.push(*id);
+                }
+                Err(Errno::NOENT) => left_alone.push(*id),
+                Err(e) => return Err(Error::sys("umount2", format!("host mount {point} (--no-pivot)"), e)),
+            }
+        }
+    }
+    Err(Error::Path { path: "/".into(), reason: "--no-pivot: the host's mounts could not all be detached".into() })
+}
+
+/// An empty read-only tmpfs over the host directory `point` (a mount
+/// [`detach_host_mounts`] cannot detach). Not a directory: left as it is.
+fn cover_with_tmpfs(point: &str) -> Result<()> {
+    let target = rustix::fs::open(point, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys("open", format!("host mount {point} (--no-pivot)"), e))?;
+    let st = fstat(&target).map_err(|e| Error::sys("fstat", point, e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Ok(());
+    }
+    let ctx = FsContext::new("tmpfs")?;
+    ctx.set_string("mode", "0")?;
+    let m = ctx.mount(MountAttr::MOUNT_ATTR_RDONLY | MountAttr::MOUNT_ATTR_NOSUID | MountAttr::MOUNT_ATTR_NODEV | MountAttr::MOUNT_ATTR_NOEXEC)?;
+    m.attach(target.as_fd(), point)
 }
 
 #[cfg(test)]

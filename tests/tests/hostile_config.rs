@@ -161,3 +161,118 @@ fn proc_and_sys_through_a_symlink_are_refused() {
     assert!(c.stdout().contains("ran"));
     env.assert_clean();
 }
+
+/// What the mount namespace of process `pid` holds besides the container's rootfs: a child
+/// joins the namespace (setns puts its root on the top mount at "/": the container's rootfs,
+/// stacked on the old root with --no-pivot), detaches that rootfs from the namespace, joins
+/// again (now its root is the namespace's root) and reads its mountinfo through the host's
+/// procfs, opened before the join. Destructive for the container: only for a container that
+/// is deleted right after. The container's own /proc/self/mountinfo hides what is outside its
+/// root, whatever the namespace holds.
+fn mountinfo_under_the_rootfs(pid: i32) -> String {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let ns = fs::File::open(format!("/proc/{pid}/ns/mnt")).unwrap();
+    let proc = fs::File::open("/proc").unwrap();
+    let (nsfd, procfd) = (ns.as_raw_fd(), proc.as_raw_fd());
+    let mut cmd = std::process::Command::new("/bin/true");
+    // SAFETY: the closure runs in the forked child and makes only raw syscalls (no allocation,
+    // no lock) before it exits; it never returns into the parent's copy of the runtime.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(nsfd, libc::CLONE_NEWNS) != 0 {
+                libc::_exit(2);
+            }
+            if libc::umount2(c"/".as_ptr(), libc::MNT_DETACH) != 0 {
+                libc::_exit(6);
+            }
+            if libc::setns(nsfd, libc::CLONE_NEWNS) != 0 {
+                libc::_exit(7);
+            }
+            let fd = libc::openat(procfd, c"thread-self/mountinfo".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                libc::_exit(3);
+            }
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = libc::read(fd, buf.as_mut_ptr().cast(), buf.len());
+                if n <= 0 {
+                    libc::_exit(if n == 0 { 0 } else { 4 });
+                }
+                if libc::write(1, buf.as_ptr().cast(), n as usize) != n {
+                    libc::_exit(5);
+                }
+            }
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "reading the mount namespace of {pid}: {:?}", out.status);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `--no-pivot` chroots instead of pivot_root; the container's mount namespace must not keep
+/// the host's mounts (its /proc, /sys, /dev, the test's temp dir…): nothing but the
+/// container's own mounts and the old root they sit on (which only pivot_root could remove).
+/// The container sees the same mounts as with pivot_root, and the host's mounts are
+/// unchanged afterwards.
+#[test]
+fn no_pivot_leaves_no_host_mounts_in_the_namespace() {
+    let Some(env) = Env::new("no-pivot-host-mounts") else { return };
+    let host_before = host_mountinfo_except_other_tests(&env.dir);
+    env.sh("cat /proc/self/mountinfo; echo END; exec sleep 600");
+    let mut own_counts = Vec::new();
+    for flags in [&[][..], &["--no-pivot"][..]] {
+        let c = env.container("nopivot");
+        c.create(flags).ok();
+        c.start().ok();
+        let own = c.wait_for_stdout("END");
+        own_counts.push(own.lines().count());
+        if !flags.is_empty() {
+            let under = mountinfo_under_the_rootfs(c.pid());
+            let host: Vec<&str> = under.lines().filter(|l| l.split(' ').nth(4) != Some("/")).collect();
+            // runc 1.1.5 detaches the host's procfs and sysfs but keeps some other mounts
+            // (/dev, for one); fdbox keeps none.
+            let kernel_fs: Vec<&&str> = host.iter().filter(|l| l.contains(" - proc ") || l.contains(" - sysfs ")).collect();
+            assert!(kernel_fs.is_empty(), "the host's procfs/sysfs left in the --no-pivot container's namespace: {kernel_fs:#?}");
+            if is_fdbox() {
+                assert!(host.is_empty(), "host mounts left in the --no-pivot container's namespace: {host:#?}\ncontainer:\n{own}");
+            }
+        }
+        c.delete(&["-f"]).ok();
+    }
+    assert_eq!(own_counts[0], own_counts[1], "--no-pivot should give the container the same mounts");
+    env.assert_clean();
+    assert_eq!(host_mountinfo_except_other_tests(&env.dir), host_before, "the host's mounts changed");
+}
+
+/// `--no-pivot` in a user namespace: the host's mounts are locked there (they cannot be
+/// detached), so fdbox covers them; the container runs and sees the same mounts.
+#[test]
+fn no_pivot_in_a_user_namespace() {
+    let Some(env) = Env::new("no-pivot-userns") else { return };
+    env.edit(|c| {
+        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    env.sh("cat /proc/self/mountinfo; echo END; exec sleep 600");
+    let c = env.container("nopivot-userns");
+    c.create(&["--no-pivot"]).ok();
+    c.start().ok();
+    let own = c.wait_for_stdout("END");
+    let under = mountinfo_under_the_rootfs(c.pid());
+    c.delete(&["-f"]).ok();
+    assert!(own.contains(" / /proc ") && own.contains(" - sysfs "), "{own}");
+    if !is_fdbox() {
+        return; // runc 1.1.5 leaves some host mounts uncovered here
+    }
+    // Each host mount on the namespace's root is covered by an empty read-only tmpfs.
+    let lines: Vec<Vec<&str>> = under.lines().map(|l| l.split(' ').collect()).collect();
+    let root = lines.iter().find(|f| f.get(4) == Some(&"/")).map(|f| f[0]).expect("the namespace's root");
+    for host in lines.iter().filter(|f| f[1] == root && f[4] != "/") {
+        let covered = lines.iter().any(|f| f[1] == host[0] && f[4] == host[4] && f[5].split(',').any(|o| o == "ro") && f.join(" ").contains(" - tmpfs "));
+        let is_dir = fs::metadata(host[4]).map(|m| m.is_dir()).unwrap_or(false);
+        assert!(covered || !is_dir, "host mount {} is not covered in the --no-pivot user namespace:\n{under}", host[4]);
+    }
+    env.assert_clean();
+}
