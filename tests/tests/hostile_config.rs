@@ -276,3 +276,81 @@ fn no_pivot_in_a_user_namespace() {
     }
     env.assert_clean();
 }
+
+/// Values that config.json must not get through with: each is refused at create.
+fn invalid_edits() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("/process/user/uid", json!(4294967295u32)),
+        ("/process/user/additionalGids", json!([0, 4294967295u32])),
+        ("/process/oomScoreAdj", json!(i32::MAX)),
+        ("/process/rlimits", json!([{"type": "RLIMIT_BOGUS", "hard": 1, "soft": 1}])),
+        ("/process/scheduler", json!({"policy": "SCHED_DEADLINE", "runtime": u64::MAX, "deadline": 1, "period": 0})),
+        ("/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": i64::MAX})),
+        ("/process/cwd", json!("relative")),
+        ("/process/args", json!([])),
+        ("/ociVersion", json!("99.0")),
+        // (A hook timeout of i64::MAX is issue 15's item 7, tested with its fix.)
+        ("/hooks/createRuntime", json!([{"path": "relative/hook", "timeout": -1}])),
+        ("/linux/resources/cpu", json!({"shares": u64::MAX, "quota": i64::MIN, "period": 0})),
+        ("/linux/resources/memory", json!({"limit": -2, "swap": i64::MIN})),
+        ("/linux/resources/blockIO", json!({"weight": 65535})),
+        ("/linux/resources/hugepageLimits", json!([{"pageSize": "3KB", "limit": u64::MAX}])),
+        ("/linux/resources/unified", json!({"cgroup.procs": "1"})),
+        ("/linux/resources/devices", json!([{"allow": true, "type": "c", "major": -5, "minor": 1, "access": "rwm"}])),
+        ("/linux/devices", json!([{"path": "/dev/x", "type": "c", "major": 4294967297u64, "minor": 1}])),
+        ("/linux/devices", json!([{"path": "/dev/x", "type": "c", "major": 1, "minor": 3, "uid": 4294967295u32}])),
+        ("/linux/uidMappings", json!([{"containerID": 0, "hostID": 4294967295u32, "size": 1}])),
+        ("/linux/namespaces", json!([{"type": "pid"}, {"type": "pid"}, {"type": "mount"}])),
+        ("/linux/namespaces", json!([{"type": "pid"}])),
+        ("/linux/timeOffsets", json!({"monotonic": {"secs": i64::MAX, "nanosecs": u32::MAX}})),
+        ("/linux/sysctl", json!({"../../../etc/passwd": "x"})),
+        ("/linux/personality", json!({"domain": "LINUX", "flags": ["BOGUS"]})),
+        ("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 4294967295u32, "value": 1, "op": "SCMP_CMP_EQ"}]}]})),
+        ("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ERRNO", "flags": ["SECCOMP_FILTER_FLAG_BOGUS"]})),
+        ("/linux/rootfsPropagation", json!("sideways")),
+        ("/mounts/0/destination", json!("relative")),
+        ("/mounts/1/options", json!(["size=99999999999999999999999", "mode=77777777"])),
+        ("/mounts/1/options", json!(["nosuid", "idmap", "bogus=1"])),
+        ("/root/path", json!("/nonexistent/rootfs")),
+    ]
+}
+
+/// Each invalid value, then 30 random pairs of them, through a real `create`: each fails with
+/// one line and leaves nothing (no state dir, cgroup, mount or process). The seed is printed.
+#[test]
+fn random_invalid_configs_fail_cleanly() {
+    let Some(env) = Env::new("random-invalid") else { return };
+    if !is_fdbox() {
+        return skip("fdbox's own validation (runc accepts some of these values)");
+    }
+    let seed = std::env::var("FDBOX_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    eprintln!("seed {seed}");
+    let mut x = seed | 1;
+    let mut next = move |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    let edits = invalid_edits();
+    let base = env.config();
+    // Each edit alone, then random pairs.
+    let rounds: Vec<Vec<usize>> = (0..edits.len()).map(|i| vec![i]).chain((0..30).map(|_| (0..2).map(|_| next(edits.len())).collect())).collect();
+    for (round, picks) in rounds.into_iter().enumerate() {
+        let mut applied = Vec::new();
+        env.edit(|c| *c = base.clone());
+        for i in picks {
+            let (pointer, value) = edits[i].clone();
+            applied.push(format!("{pointer}={value}"));
+            env.set(pointer, value);
+        }
+        let c = env.container("rand");
+        let out = c.create(&[]);
+        assert!(!out.success(), "seed {seed} round {round}: {applied:?} was accepted: {out}");
+        out.fails_with_one_line();
+        env.assert_clean();
+    }
+}

@@ -57,6 +57,15 @@ pub fn validate_process(p: &Process) -> Result<()> {
     for g in user.additional_gids().iter().flatten() {
         check_id("process.user.additionalGids entry", *g)?;
     }
+    if let Some(size) = p.console_size() {
+        if size.height() > u64::from(u16::MAX) || size.width() > u64::from(u16::MAX) {
+            return Err(Error::Config(format!(
+                "process.consoleSize {}x{}: a terminal is at most 65535x65535",
+                size.height(),
+                size.width()
+            )));
+        }
+    }
     if let Some(adj) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&adj) {
             return Err(Error::Config(format!("process.oomScoreAdj {adj}: must be within -1000..1000")));

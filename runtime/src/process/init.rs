@@ -335,7 +335,7 @@ pub(crate) fn open_terminal(process: &oci_spec::runtime::Process) -> Result<(Own
     let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
         .sys("open", || name.clone())?;
     if let Some(size) = process.console_size() {
-        let ws = rustix::termios::Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = rustix::termios::Winsize { ws_row: u16::try_from(size.height()).unwrap_or(u16::MAX), ws_col: u16::try_from(size.width()).unwrap_or(u16::MAX), ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(&master, ws).sys("ioctl", || "TIOCSWINSZ".into())?;
     }
     let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(process.user().uid())), None);
