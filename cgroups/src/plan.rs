@@ -163,7 +163,7 @@ pub fn swap_to_v2(swap: i64, limit: i64) -> Result<Option<i64>> {
             format!("memory+swap limit {swap} is below the memory limit {limit}"),
         ));
     }
-    Ok(Some(swap - limit))
+    swap.checked_sub(limit).map(Some).ok_or_else(|| invalid("memory.swap", format!("{swap} - {limit} overflows")))
 }
 
 /// A v2 number: -1 is "max".
@@ -564,6 +564,62 @@ mod tests {
             v1: vec![],
             v2: Some(["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma"].map(String::from).to_vec()),
         }
+    }
+
+    /// Property test (issue 15): random `linux.resources` with the values
+    /// that break arithmetic (limits of each integer type, -1, 0) through
+    /// the planner for every layout: errors are fine, a panic is not.
+    #[test]
+    fn random_resources_never_panic() {
+        let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1) | 1;
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let odd: [serde_json::Value; 14] = [
+            serde_json::json!(u64::MAX), serde_json::json!(i64::MAX), serde_json::json!(i64::MIN), serde_json::json!(-1),
+            serde_json::json!(-2), serde_json::json!(0), serde_json::json!(1), serde_json::json!(u32::MAX),
+            serde_json::json!(u16::MAX), serde_json::json!(10), serde_json::json!(1000), serde_json::json!(262_144),
+            serde_json::json!(i64::MAX - 1), serde_json::json!(1u64 << 53),
+        ];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        let mut cases = 0;
+        while std::time::Instant::now() < deadline {
+            let mut v = || odd[(next() % odd.len() as u64) as usize].clone();
+            let doc = serde_json::json!({
+                "cpu": {"shares": v(), "quota": v(), "period": v(), "burst": v(), "realtimeRuntime": v(), "realtimePeriod": v(), "idle": v()},
+                "memory": {"limit": v(), "reservation": v(), "swap": v(), "kernel": v(), "kernelTCP": v(), "swappiness": v()},
+                "pids": {"limit": v()},
+                "blockIO": {"weight": v(), "leafWeight": v(), "weightDevice": [{"major": v(), "minor": v(), "weight": v(), "leafWeight": v()}],
+                    "throttleReadBpsDevice": [{"major": v(), "minor": v(), "rate": v()}]},
+                "hugepageLimits": [{"pageSize": "2MB", "limit": v()}],
+                "rdma": {"mlx": {"hcaHandles": v(), "hcaObjects": v()}},
+            });
+            // Drop a random subset of sections so that each one is also reached alone.
+            let mut doc = doc;
+            if let Some(o) = doc.as_object_mut() {
+                let keys: Vec<String> = o.keys().cloned().collect();
+                for k in keys {
+                    if next() % 2 == 0 {
+                        o.remove(&k);
+                    }
+                }
+            }
+            let text = doc.to_string();
+            let Ok(r) = serde_json::from_value::<LinuxResources>(doc) else { continue };
+            for avail in [v1(), v2(), hybrid()] {
+                let got = std::panic::catch_unwind(|| {
+                    let _ = plan(&r, &avail);
+                    let _ = ignored_resources(&r);
+                });
+                assert!(got.is_ok(), "seed {seed}: panic on {text}");
+            }
+            cases += 1;
+        }
+        assert!(cases > 100, "only {cases} cases");
     }
 
     fn writes(ops: &[Op]) -> Vec<(String, String)> {

@@ -14,7 +14,7 @@ pub struct IdMap {
 }
 
 /// Check mappings as the kernel would, but with an error that says what is
-/// wrong: no empty extent, no range past 2^32, no overlap on either side,
+/// wrong: no empty extent, no id of 2^32-1 (the kernel's -1) or past it, no overlap on either side,
 /// at most [`MAX_EXTENTS`].
 pub fn validate(what: &str, maps: &[IdMap]) -> Result<()> {
     let bad = |reason: String| Error::Invalid { what: what.to_string(), reason };
@@ -29,8 +29,9 @@ pub fn validate(what: &str, maps: &[IdMap]) -> Result<()> {
             return Err(bad(format!("extent {i} has size 0")));
         }
         for (side, start) in [("container", m.container_id), ("host", m.host_id)] {
-            if u64::from(start) + u64::from(m.size) > 1 << 32 {
-                return Err(bad(format!("extent {i}: {side} ids {start}+{} pass 2^32", m.size)));
+            // The kernel refuses an extent that reaches 2^32 - 1 (its -1).
+            if u64::from(start) + u64::from(m.size) > u64::from(u32::MAX) {
+                return Err(bad(format!("extent {i}: {side} ids {start}+{} reach past 4294967294 (2^32-2)", m.size)));
             }
         }
         for (j, n) in maps.iter().enumerate().skip(i + 1) {
@@ -79,6 +80,11 @@ mod tests {
         assert!(e.to_string().contains("overlap in container ids"), "{e}");
         assert!(validate("x", &[m(0, 100000, 10), m(50, 100005, 10)]).unwrap_err().to_string().contains("host ids"));
         assert!(validate("x", &[m(u32::MAX, 0, 2)]).is_err());
+        // 2^32 - 1 is -1 to the kernel: an extent may end just before it.
+        validate("x", &[m(0, u32::MAX - 1, 1)]).unwrap();
+        assert!(validate("x", &[m(0, u32::MAX, 1)]).is_err());
+        assert!(validate("x", &[m(1, 0, u32::MAX)]).is_err());
+        validate("x", &[m(0, 0, u32::MAX)]).unwrap();
         let many: Vec<IdMap> = (0..341).map(|i| m(i, 100000 + i, 1)).collect();
         assert!(validate("x", &many).is_err());
     }

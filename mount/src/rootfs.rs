@@ -359,6 +359,44 @@ pub fn attach_at(root: &RootFd, m: &MountFd, dest: &str) -> Result<OwnedFd> {
     Ok(target)
 }
 
+/// The mount point of a procfs or sysfs: `dest` (cleaned lexically) must be
+/// an ordinary directory of the rootfs, never a symlink, as runc requires.
+/// Parents resolve inside the root; a symlink as the last component (an
+/// image whose /proc points elsewhere) would put the filesystem where LSM
+/// policies and anything sharing that directory do not expect it (the
+/// CVE-2019-19921 / CVE-2023-27561 class). A missing directory is created.
+fn ordinary_dir(root: &RootFd, dest: &str, fstype: &str) -> Result<OwnedFd> {
+    let mut comps: Vec<&str> = Vec::new();
+    for c in dest.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                comps.pop();
+            }
+            c => comps.push(c),
+        }
+    }
+    let clean = format!("/{}", comps.join("/"));
+    let refuse = |what: &str| Error::Path {
+        path: dest.into(),
+        reason: format!("{fstype} must be mounted on an ordinary directory, and {clean} is {what}"),
+    };
+    let open = || root.open(&clean, OFlags::PATH | OFlags::NOFOLLOW, Mode::empty());
+    let target = match open() {
+        Err(e) if e.errno() == Some(Errno::NOENT) => {
+            root.ensure(&clean, NodeKind::Dir)?;
+            open()?
+        }
+        other => other?,
+    };
+    let st = fstat(&target).map_err(|e| Error::sys("fstat", clean.as_str(), e))?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::Directory => Ok(target),
+        FileType::Symlink => Err(refuse("a symlink")),
+        t => Err(refuse(&format!("a {}", type_name(t)))),
+    }
+}
+
 /// Container side: create (or take the prepared bind of) one OCI mount and
 /// attach it. `cgroups` describes the host's hierarchies and the
 /// container's place in them, for `cgroup` mounts; `cgroupns` says whether
@@ -408,7 +446,12 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if o.copy_up {
         crate::copyup::copy_up(root, dest, &m)?;
     }
-    attach_at(root, &m, dest)?;
+    if matches!(fstype, "proc" | "sysfs") {
+        let target = ordinary_dir(root, dest, fstype)?;
+        m.attach(target.as_fd(), dest)?;
+    } else {
+        attach_at(root, &m, dest)?;
+    }
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
@@ -771,6 +814,7 @@ pub fn enter_root(root: &RootFd, no_pivot: bool, propagation: Option<&str>) -> R
     let propagation = root_propagation(propagation)?;
     rustix::process::fchdir(root).map_err(|e| Error::sys("fchdir", "rootfs", e))?;
     if no_pivot {
+        detach_host_mounts(root)?;
         rustix::process::chroot(".").map_err(|e| Error::sys("chroot", "rootfs", e))?;
     } else {
         rustix::process::pivot_root(".", ".").map_err(|e| Error::sys("pivot_root", "rootfs", e))?;
@@ -783,9 +827,117 @@ pub fn enter_root(root: &RootFd, no_pivot: bool, propagation: Option<&str>) -> R
     Ok(())
 }
 
+/// `--no-pivot`: the mount namespace is a copy of the host's, and a chroot
+/// does not remove anything from it. Before the chroot, detach every mount
+/// that is neither the rootfs (with what is mounted in it) nor one of the
+/// mounts it sits on (the old root cannot be removed without pivot_root):
+/// the host's /proc, /sys, /dev, /tmp… are gone from the container's
+/// namespace, not just out of its sight. The tree is a recursive slave
+/// ([`attach_rootfs`]), so nothing propagates to the host. A mount that
+/// cannot be detached (locked: a user namespace) is covered with an empty
+/// read-only tmpfs when it is a directory. Last, the old root is made
+/// private, so that no later host mount propagates into it.
+fn detach_host_mounts(root: &RootFd) -> Result<()> {
+    use rustix::fs::{statx, AtFlags, StatxFlags};
+    use rustix::mount::{unmount, UnmountFlags};
+    let me = statx(root, "", AtFlags::EMPTY_PATH, StatxFlags::MNT_ID).map_err(|e| Error::sys("statx", "rootfs", e))?.stx_mnt_id;
+    let mut left_alone: Vec<u64> = Vec::new();
+    // Opened once: the host's /proc it is on goes away in the first pass.
+    let path = "/proc/self/mountinfo";
+    let mut file = std::fs::File::open(path).map_err(|e| Error::Path { path: path.into(), reason: e.to_string() })?;
+    // Each pass detaches every candidate; another pass finds what was
+    // stacked below one. Bounded: each pass removes or skips a mount.
+    for _ in 0..64 {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        file.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| file.read_to_string(&mut text))
+            .map_err(|e| Error::Path { path: path.into(), reason: e.to_string() })?;
+        let mounts: Vec<(u64, u64, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(' ');
+                let id = f.next()?.parse().ok()?;
+                let parent = f.next()?.parse().ok()?;
+                let point = f.nth(2)?;
+                Some((id, parent, unescape_mountinfo(point)))
+            })
+            .collect();
+        let mut ancestors = Vec::new();
+        let mut cur = me;
+        while let Some(&(_, parent, _)) = mounts.iter().find(|m| m.0 == cur) {
+            if parent == cur || ancestors.contains(&parent) || !mounts.iter().any(|m| m.0 == parent) {
+                break;
+            }
+            ancestors.push(parent);
+            cur = parent;
+        }
+        let candidates: Vec<&(u64, u64, String)> = mounts
+            .iter()
+            .filter(|m| m.0 != me && !ancestors.contains(&m.0) && ancestors.contains(&m.1))
+            .filter(|m| !left_alone.contains(&m.0) && m.2 != "/")
+            .collect();
+        if candidates.is_empty() {
+            // Nor may the host's later mounts propagate into the old root.
+            let slash = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::sys("open", "/ (old root)", e))?;
+            return set_attr_fd(slash.as_fd(), "/ (old root)", MountAttr::empty(), MountAttr::empty(), Some(Propagation::Private), false);
+        }
+        for (id, _, point) in candidates {
+            // Absolute paths still resolve from the old root here: a lookup
+            // does not cross the rootfs stacked on "/" itself.
+            match unmount(point.as_str(), UnmountFlags::DETACH | UnmountFlags::NOFOLLOW) {
+                Ok(()) => {}
+                Err(Errno::INVAL | Errno::PERM) => {
+                    cover_with_tmpfs(point)?;
+                    left_alone.push(*id);
+                }
+                Err(Errno::NOENT) => left_alone.push(*id),
+                Err(e) => return Err(Error::sys("umount2", format!("host mount {point} (--no-pivot)"), e)),
+            }
+        }
+    }
+    Err(Error::Path { path: "/".into(), reason: "--no-pivot: the host's mounts could not all be detached".into() })
+}
+
+/// An empty read-only tmpfs over the host directory `point` (a mount
+/// [`detach_host_mounts`] cannot detach). Not a directory: left as it is.
+fn cover_with_tmpfs(point: &str) -> Result<()> {
+    let target = rustix::fs::open(point, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::sys("open", format!("host mount {point} (--no-pivot)"), e))?;
+    let st = fstat(&target).map_err(|e| Error::sys("fstat", point, e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+        return Ok(());
+    }
+    let ctx = FsContext::new("tmpfs")?;
+    ctx.set_string("mode", "0")?;
+    let m = ctx.mount(MountAttr::MOUNT_ATTR_RDONLY | MountAttr::MOUNT_ATTR_NOSUID | MountAttr::MOUNT_ATTR_NODEV | MountAttr::MOUNT_ATTR_NOEXEC)?;
+    m.attach(target.as_fd(), point)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn proc_and_sysfs_need_an_ordinary_directory() {
+        let d_dir = tempfile::Builder::new().prefix("fdbox-mount-procdir-").tempdir().unwrap();
+        let d = d_dir.path();
+        std::fs::create_dir_all(d.join("tmp/fake")).unwrap();
+        std::os::unix::fs::symlink("/tmp/fake", d.join("proc")).unwrap();
+        std::os::unix::fs::symlink("/nowhere", d.join("dangling")).unwrap();
+        std::fs::write(d.join("file"), "").unwrap();
+        let root = RootFd::new(rustix::fs::open(d, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap());
+        for dest in ["/proc", "/proc/", "/./proc", "/tmp/../proc", "/dangling"] {
+            let e = ordinary_dir(&root, dest, "proc").unwrap_err().to_string();
+            assert!(e.contains("ordinary directory") && e.contains("symlink"), "{dest}: {e}");
+        }
+        assert!(ordinary_dir(&root, "/file", "sysfs").unwrap_err().to_string().contains("a regular file"));
+        ordinary_dir(&root, "/tmp/fake", "proc").unwrap();
+        ordinary_dir(&root, "/new/sys", "sysfs").unwrap();
+        assert!(d.join("new/sys").is_dir());
+        assert!(!d.join("nowhere").exists(), "a dangling symlink's target was created");
+    }
 
     #[test]
     fn cgroup_hierarchies_of_a_hybrid_host() {

@@ -16,3 +16,6 @@ pub mod sys;
 pub mod time;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod fuzz_tests;

@@ -188,6 +188,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "config.json: linux.uidMappings/gidMappings given without a new user namespace".into(),
         ));
     }
+    for d in linux.devices().as_deref().unwrap_or_default() {
+        let path = d.path().display();
+        // The kernel's dev_t holds a 12-bit major and a 20-bit minor: a
+        // bigger value would be cut down to another device.
+        if !(0..=0xfff).contains(&d.major()) || !(0..=0xf_ffff).contains(&d.minor()) {
+            return Err(Error::Config(format!(
+                "linux.devices {path}: major {} / minor {} out of range (0..4095 / 0..1048575)",
+                d.major(),
+                d.minor()
+            )));
+        }
+        if let Some(mode) = d.file_mode().filter(|m| m & !0o17_7777 != 0) {
+            return Err(Error::Config(format!("linux.devices {path}: fileMode {mode:#o} is not a file mode")));
+        }
+        crate::process::attrs::check_id(&format!("linux.devices {path}: uid"), d.uid().unwrap_or(0))?;
+        crate::process::attrs::check_id(&format!("linux.devices {path}: gid"), d.gid().unwrap_or(0))?;
+    }
     crate::hooks::validate(spec)?;
     crate::process::attrs::validate(spec)?;
     for m in spec.mounts().as_deref().unwrap_or_default() {

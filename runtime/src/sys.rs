@@ -359,3 +359,21 @@ pub fn execveat_fd(fd: BorrowedFd<'_>, argv: &[std::ffi::CString], envp: &[std::
     unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH) };
     last_errno()
 }
+
+/// `getresuid` and `getresgid`: the real, effective and saved uid and gid
+/// of the calling thread, as the kernel holds them.
+///
+/// See <https://man7.org/linux/man-pages/man2/getresuid.2.html>.
+pub fn getresuid_gid() -> Result<([u32; 3], [u32; 3]), Errno> {
+    let (mut ru, mut eu, mut su) = (0 as libc::uid_t, 0 as libc::uid_t, 0 as libc::uid_t);
+    let (mut rg, mut eg, mut sg) = (0 as libc::gid_t, 0 as libc::gid_t, 0 as libc::gid_t);
+    // SAFETY: each pointer is to a live local the kernel writes one id to.
+    if unsafe { libc::getresuid(&mut ru, &mut eu, &mut su) } < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::getresgid(&mut rg, &mut eg, &mut sg) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(([ru, eu, su], [rg, eg, sg]))
+}

@@ -63,11 +63,17 @@ pub fn parse_size(s: &str) -> Result<i64> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (t, 1),
     };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    if n < 0.0 {
+    // Digits and at most one point: f64's parser would also take "nan",
+    // "inf" and exponents, which `as i64` turns into 0 or i64::MAX.
+    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') || num.matches('.').count() > 1 {
         return Err(bad());
     }
-    Ok((n * mult as f64) as i64)
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let bytes = n * mult as f64;
+    if !bytes.is_finite() || bytes >= i64::MAX as f64 {
+        return Err(Error::Config(format!("size {s:?} is too large")));
+    }
+    Ok(bytes as i64)
 }
 
 impl UpdateArgs {
@@ -150,6 +156,9 @@ mod tests {
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("512kb").unwrap(), 512 << 10);
         assert_eq!(parse_size("-1").unwrap(), -1);
+        for bad in ["nan", "inf", "1e30", "-5", "", "k", "1.2.3m", "99999999999999999999t", "9223372036854775807"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
         assert!(parse_size("x").is_err());
     }
 }

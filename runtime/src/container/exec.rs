@@ -74,13 +74,20 @@ fn build_process(base: Option<&Process>, o: &ExecOpts) -> Result<Process> {
             None => (u.as_str(), None),
         };
         let bad = || Error::Config(format!("--user {u:?}: expected uid[:gid] as numbers"));
-        user.set_uid(uid.parse().map_err(|_| bad())?);
-        user.set_gid(match gid {
+        let uid: u32 = uid.parse().map_err(|_| bad())?;
+        let gid: u32 = match gid {
             Some(g) => g.parse().map_err(|_| bad())?,
             None => 0,
-        });
+        };
+        crate::process::attrs::check_id("--user uid", uid)?;
+        crate::process::attrs::check_id("--user gid", gid)?;
+        user.set_uid(uid);
+        user.set_gid(gid);
     }
     if !o.additional_gids.is_empty() {
+        for g in &o.additional_gids {
+            crate::process::attrs::check_id("--additional-gids", *g)?;
+        }
         user.set_additional_gids(Some(o.additional_gids.clone()));
     }
     p.set_user(user);

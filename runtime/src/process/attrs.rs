@@ -34,8 +34,38 @@ pub fn validate(spec: &Spec) -> Result<()> {
     crate::process::timens::validate(spec)
 }
 
+/// The highest uid or gid a process may be given: runc's limit (2^31-1).
+/// Above it, 4294967295 is -1 to setresuid/setresgid/setgroups, which means
+/// "leave unchanged": the process would keep the init's uid 0.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// Refuse an id above [`MAX_ID`]; `what` names where it came from.
+pub fn check_id(what: &str, id: u32) -> Result<()> {
+    if id > MAX_ID {
+        return Err(Error::Config(format!(
+            "{what} {id}: ids above {MAX_ID} (2^31-1, runc's limit) are refused (to setresuid, 4294967295 means \"unchanged\")"
+        )));
+    }
+    Ok(())
+}
+
 /// The checks of one process (the container's, or an `exec -p` one).
 pub fn validate_process(p: &Process) -> Result<()> {
+    let user = p.user();
+    check_id("process.user.uid", user.uid())?;
+    check_id("process.user.gid", user.gid())?;
+    for g in user.additional_gids().iter().flatten() {
+        check_id("process.user.additionalGids entry", *g)?;
+    }
+    if let Some(size) = p.console_size() {
+        if size.height() > u64::from(u16::MAX) || size.width() > u64::from(u16::MAX) {
+            return Err(Error::Config(format!(
+                "process.consoleSize {}x{}: a terminal is at most 65535x65535",
+                size.height(),
+                size.width()
+            )));
+        }
+    }
     if let Some(adj) = p.oom_score_adj() {
         if !(-1000..=1000).contains(&adj) {
             return Err(Error::Config(format!("process.oomScoreAdj {adj}: must be within -1000..1000")));
@@ -260,5 +290,15 @@ mod tests {
         assert!(validate_process(&p).unwrap_err().to_string().contains("oomScoreAdj"));
         let p: Process = serde_json::from_value(serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0}, "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 9}})).unwrap();
         assert!(validate_process(&p).unwrap_err().to_string().contains("ioPriority"));
+        for user in [
+            serde_json::json!({"uid": 4294967295u32, "gid": 0}),
+            serde_json::json!({"uid": 0, "gid": 2147483648u32}),
+            serde_json::json!({"uid": 0, "gid": 0, "additionalGids": [1, 4294967295u32]}),
+        ] {
+            let p: Process = serde_json::from_value(serde_json::json!({"cwd": "/", "user": user})).unwrap();
+            assert!(validate_process(&p).unwrap_err().to_string().contains("2147483647"), "{user}");
+        }
+        let p: Process = serde_json::from_value(serde_json::json!({"cwd": "/", "user": {"uid": 2147483647u32, "gid": 2147483647u32}})).unwrap();
+        validate_process(&p).unwrap();
     }
 }

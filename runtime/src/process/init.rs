@@ -335,7 +335,7 @@ pub(crate) fn open_terminal(process: &oci_spec::runtime::Process) -> Result<(Own
     let slave = rustix::fs::open(name.as_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
         .sys("open", || name.clone())?;
     if let Some(size) = process.console_size() {
-        let ws = rustix::termios::Winsize { ws_row: size.height() as u16, ws_col: size.width() as u16, ws_xpixel: 0, ws_ypixel: 0 };
+        let ws = rustix::termios::Winsize { ws_row: u16::try_from(size.height()).unwrap_or(u16::MAX), ws_col: u16::try_from(size.width()).unwrap_or(u16::MAX), ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(&master, ws).sys("ioctl", || "TIOCSWINSZ".into())?;
     }
     let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(process.user().uid())), None);
@@ -433,7 +433,23 @@ pub(crate) fn switch_user(uid: u32, gid: u32, additional: &[u32]) -> Result<()> 
     let g = rustix::process::Gid::from_raw(gid);
     set_thread_res_gid(g, g, g).sys("setresgid", || gid.to_string())?;
     let u = rustix::process::Uid::from_raw(uid);
-    set_thread_res_uid(u, u, u).sys("setresuid", || uid.to_string())
+    set_thread_res_uid(u, u, u).sys("setresuid", || uid.to_string())?;
+    // Defence in depth: an id the kernel reads as -1 ("unchanged") or any
+    // other surprise must not leave the process with ids it did not ask for
+    // (validation refuses such ids before anything is made).
+    let (uids, gids) = crate::sys::getresuid_gid().sys("getresuid", String::new)?;
+    let mut got: Vec<u32> = rustix::process::getgroups().sys("getgroups", String::new)?.iter().map(|g| g.as_raw()).collect();
+    let mut want = additional.to_vec();
+    got.sort_unstable();
+    got.dedup();
+    want.sort_unstable();
+    want.dedup();
+    if uids != [uid; 3] || gids != [gid; 3] || got != want {
+        return Err(Error::Config(format!(
+            "switching to uid {uid} gid {gid} groups {additional:?} left uids {uids:?} gids {gids:?} groups {got:?}"
+        )));
+    }
+    Ok(())
 }
 
 /// Wait on init.sock for `start`, then exec. After a successful execve the
