@@ -215,6 +215,22 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // The hook dies with the process that runs it: a `kill -9` of create
+    // (or of the init, or of delete) must not leave it running, orphaned,
+    // with nobody to wait for it or enforce its timeout. Checking the
+    // parent afterwards closes the race with one that died before prctl.
+    let parent = rustix::process::getpid();
+    // SAFETY: the closure runs between fork and exec and makes only
+    // async-signal-safe system calls (prctl, getppid); it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(Errno::SRCH.into());
+            }
+            Ok(())
+        });
+    }
     let mut child = cmd.spawn().map_err(|e| format!("exec: {e}"))?;
     // Our own unreaped child: its pid cannot be reused before this open.
     let pidfd = rustix::process::Pid::from_raw(child.id() as i32)
