@@ -15,8 +15,12 @@ use crate::error::{Error, Result, SysContext};
 /// Name of the socket on which a created container's init waits for `start`.
 pub const INIT_SOCK: &str = "init.sock";
 const STATE_JSON: &str = "state.json";
-/// What a create has made so far (see [`Unfinished`]).
+/// What a create has made so far (see [`Unfinished`]): its cgroup, then
+/// also its init. A file per step, each written once: a rename over an
+/// existing file costs 0.4 ms on ext4 (auto_da_alloc writes it back), a
+/// fresh one 0.05 ms.
 const CREATING_JSON: &str = "creating.json";
+const CREATING_INIT_JSON: &str = "creating-init.json";
 
 /// Check an id as runc does: `[A-Za-z0-9_+.-]+`, not `.` or `..`.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -191,21 +195,26 @@ impl StateDir {
     /// Record what an unfinished create has made so far (see [`Unfinished`]).
     /// Atomic, not synced: it only has to survive the create, not a crash of
     /// the host (which takes the cgroups and processes with it).
+    /// The whole record each time; once with the init, to a file of its own.
     pub fn write_unfinished(&self, u: &Unfinished) -> Result<()> {
-        let json = serde_json::to_vec(u).map_err(|e| Error::State(format!("encode {CREATING_JSON}: {e}")))?;
-        write_atomic(self.fd.as_fd(), CREATING_JSON, &json).sys("write", || format!("{}/{CREATING_JSON}", self.path))
+        let name = if u.pid.is_some() { CREATING_INIT_JSON } else { CREATING_JSON };
+        let json = serde_json::to_vec(u).map_err(|e| Error::State(format!("encode {name}: {e}")))?;
+        write_atomic(self.fd.as_fd(), name, &json).sys("write", || format!("{}/{name}", self.path))
     }
 
-    /// What an unfinished create recorded; `None` if it recorded nothing.
+    /// What an unfinished create recorded last; `None` if it recorded nothing.
     pub fn read_unfinished(&self) -> Result<Option<Unfinished>> {
-        let fd = match openat(&self.fd, CREATING_JSON, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(Error::sys("openat", format!("{}/{CREATING_JSON}", self.path), e)),
-        };
-        serde_json::from_reader(std::io::BufReader::new(std::fs::File::from(fd)))
-            .map(Some)
-            .map_err(|e| Error::State(format!("{}/{CREATING_JSON}: {e}", self.path)))
+        for name in [CREATING_INIT_JSON, CREATING_JSON] {
+            let fd = match openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(Error::sys("openat", format!("{}/{name}", self.path), e)),
+            };
+            return serde_json::from_reader(std::io::BufReader::new(std::fs::File::from(fd)))
+                .map(Some)
+                .map_err(|e| Error::State(format!("{}/{name}: {e}", self.path)));
+        }
+        Ok(None)
     }
 
     /// Whether state.json exists (a create finished).
