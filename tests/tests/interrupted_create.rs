@@ -66,12 +66,15 @@ fn kill_create(create: Proc) {
 #[track_caller]
 fn assert_undone(c: &Container, cgroups_path: &str) {
     c.env.assert_no_state(&c.id);
-    let left = cgroups_left(cgroups_path);
     if is_runc() {
-        for p in left.iter().rev() {
-            let _ = fs::remove_dir(p);
-        }
+        // Its last processes may still be exiting: rmdir until it works.
+        wait_until(TIMEOUT, &format!("runc's leftover cgroup {cgroups_path} to be removable"), || {
+            let left = cgroups_left(cgroups_path);
+            left.iter().for_each(|p| drop(fs::remove_dir(p)));
+            cgroups_left(cgroups_path).is_empty().then_some(())
+        });
     } else {
+        let left = cgroups_left(cgroups_path);
         assert!(left.is_empty(), "{}: cgroup left in {left:?}", c.id);
     }
     c.env.assert_no_mounts();
