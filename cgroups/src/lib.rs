@@ -368,6 +368,61 @@ impl Creating {
     }
 }
 
+/// A cgroup planned by [`Cgroup::plan_in`]: its path resolved in every
+/// hierarchy and the bundle's resources checked; no directory made yet.
+pub struct Planned {
+    layout: Layout,
+    path: String,
+    /// The hierarchies [`Planned::begin`] makes.
+    now: Vec<Pending>,
+    /// The v1 hierarchies left to [`Creating::finish`].
+    later: Vec<Pending>,
+    avail: Avail,
+    /// The limits, the device rules and whether the bundle asked for devices.
+    limits: (Vec<Op>, Vec<devices::Rule>, bool),
+}
+
+impl Planned {
+    /// The path [`Cgroup::path`] will return, for [`Cgroup::open`] or
+    /// [`Cgroup::open_remains`].
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Make the directories [`Cgroup::begin_in`] makes (on pure v2 the
+    /// whole cgroup, limits included). On failure nothing of them is left.
+    pub fn begin(self) -> Result<Creating> {
+        let Planned { layout, path, mut now, later, avail, limits } = self;
+        make_all_fresh(&mut now, &path)?;
+        let cg = Cgroup {
+            layout,
+            path,
+            hiers: now.into_iter().filter_map(Pending::into_hier).collect(),
+            avail,
+        };
+        if layout != Layout::Unified {
+            return Ok(Creating { cg, later, limits: Some(limits) });
+        }
+        // Pure v2: nothing is left for later, the limits included (before
+        // anyone is born in it).
+        let (ops, rules, wanted) = limits;
+        let res = (|| {
+            // as runc: every controller the root offers, best effort
+            let all = cg.avail.v2.clone().unwrap_or_default();
+            cg.enable_v2(&all, false)?;
+            cg.apply(&ops, Some(&rules), wanted)
+        })();
+        match res {
+            Ok(()) => Ok(Creating { cg, later, limits: None }),
+            Err(e) => {
+                // the original error matters more than a failed cleanup
+                let _ = cg.destroy();
+                Err(e)
+            }
+        }
+    }
+}
+
 /// The `tasks` files of a cgroup's v1 hierarchies, open for writing, from
 /// [`Cgroup::self_attach`].
 ///
@@ -469,7 +524,7 @@ impl Cgroup {
         id: &str,
         resources: Option<&LinuxResources>,
     ) -> Result<Cgroup> {
-        let creating = Self::begin_impl(mountinfo, layout, cgroups_path, id, resources, false)?;
+        let creating = Self::plan_impl(mountinfo, layout, cgroups_path, id, resources, false)?.begin()?;
         creating.finish().map_err(|(e, made)| {
             // the original error matters more than a failed cleanup
             let _ = made.destroy();
@@ -494,19 +549,33 @@ impl Cgroup {
         id: &str,
         resources: Option<&LinuxResources>,
     ) -> Result<Creating> {
-        Self::begin_impl(mountinfo, layout, cgroups_path, id, resources, true)
+        Self::plan_in(mountinfo, layout, cgroups_path, id, resources)?.begin()
     }
 
-    /// `split`: only the cgroup2 directory now, the v1 ones in
-    /// [`Creating::finish`]; else every directory now.
-    fn begin_impl(
+    /// The first half of [`Cgroup::begin_in`]: resolve the path and check
+    /// what the bundle asks for, making nothing yet, so that a runtime can
+    /// record [`Planned::path`] (to undo a create killed half-way) before
+    /// [`Planned::begin`] makes the first directory.
+    pub fn plan_in(
+        mountinfo: &str,
+        layout: Layout,
+        cgroups_path: Option<&str>,
+        id: &str,
+        resources: Option<&LinuxResources>,
+    ) -> Result<Planned> {
+        Self::plan_impl(mountinfo, layout, cgroups_path, id, resources, true)
+    }
+
+    /// `split`: only the cgroup2 directory at [`Planned::begin`], the v1
+    /// ones in [`Creating::finish`]; else every directory at once.
+    fn plan_impl(
         mountinfo: &str,
         layout: Layout,
         cgroups_path: Option<&str>,
         id: &str,
         resources: Option<&LinuxResources>,
         split: bool,
-    ) -> Result<Creating> {
+    ) -> Result<Planned> {
         let spec = path::parse(cgroups_path, id)?;
         let (roots, avail) = open_roots(layout, mountinfo)?;
         // Check everything the bundle asks for before touching the tree.
@@ -552,39 +621,29 @@ impl Cgroup {
             }
             resolved.push((key, p));
         }
-        let encoded = path::Resolved(resolved).encode();
-        make_all_fresh(&mut now, &encoded)?;
-        let cg = Cgroup {
+        Ok(Planned {
             layout,
-            path: encoded,
-            hiers: now.into_iter().filter_map(Pending::into_hier).collect(),
+            path: path::Resolved(resolved).encode(),
+            now,
+            later,
             avail,
-        };
-        let limits = (ops, rules, !spec_rules.is_empty());
-        if layout != Layout::Unified {
-            return Ok(Creating { cg, later, limits: Some(limits) });
-        }
-        // Pure v2: nothing is left for later, the limits included (before
-        // anyone is born in it).
-        let (ops, rules, wanted) = limits;
-        let res = (|| {
-            // as runc: every controller the root offers, best effort
-            let all = cg.avail.v2.clone().unwrap_or_default();
-            cg.enable_v2(&all, false)?;
-            cg.apply(&ops, Some(&rules), wanted)
-        })();
-        match res {
-            Ok(()) => Ok(Creating { cg, later, limits: None }),
-            Err(e) => {
-                // the original error matters more than a failed cleanup
-                let _ = cg.destroy();
-                Err(e)
-            }
-        }
+            limits: (ops, rules, !spec_rules.is_empty()),
+        })
     }
 
     /// Open an existing cgroup by the path [`Cgroup::path`] returned.
     pub fn open(layout: Layout, resolved_path: &str) -> Result<Cgroup> {
+        Self::open_impl(layout, resolved_path, false)
+    }
+
+    /// [`Cgroup::open`] of a cgroup that may exist in some hierarchies only
+    /// (or in none): what is left of a create that was killed half-way,
+    /// for [`Cgroup::kill_all`] and [`Cgroup::destroy`].
+    pub fn open_remains(layout: Layout, resolved_path: &str) -> Result<Cgroup> {
+        Self::open_impl(layout, resolved_path, true)
+    }
+
+    fn open_impl(layout: Layout, resolved_path: &str, remains: bool) -> Result<Cgroup> {
         let (roots, avail) = open_roots(layout, &read_proc("/proc/self/mountinfo")?)?;
         let mut hiers = Vec::with_capacity(roots.len());
         for r in roots {
@@ -592,10 +651,11 @@ impl Cgroup {
             let p = path::Resolved::decode_for(resolved_path, &key)?;
             let rel = p.trim_start_matches('/').to_string();
             let label = format!("{}:{p}", hier_name(&key));
-            let dir = r
-                .dir
-                .open_sub(&rel, label.clone())
-                .map_err(|e| Error::sys("openat2", label, e))?;
+            let dir = match r.dir.open_sub(&rel, label.clone()) {
+                Ok(d) => d,
+                Err(Errno::NOENT) if remains => continue,
+                Err(e) => return Err(Error::sys("openat2", label, e)),
+            };
             hiers.push(Hier {
                 key,
                 controllers: r.mount.controllers.unwrap_or_default(),

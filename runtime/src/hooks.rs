@@ -227,8 +227,8 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
         }
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    // Only stdio: no fd of ours (or of our caller) reaches the hook.
-    crate::sys::only_stdio_on_exec(&mut cmd);
+    // Only stdio (no fd of ours or of our caller), and it dies with us.
+    crate::sys::hook_child_setup(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| format!("exec: {e}"))?;
     // Our own unreaped child: its pid cannot be reused before this open.
     let pidfd = rustix::process::Pid::from_raw(child.id() as i32)

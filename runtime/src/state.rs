@@ -15,6 +15,12 @@ use crate::error::{Error, Result, SysContext};
 /// Name of the socket on which a created container's init waits for `start`.
 pub const INIT_SOCK: &str = "init.sock";
 const STATE_JSON: &str = "state.json";
+/// What a create has made so far (see [`Unfinished`]): its cgroup, then
+/// also its init. A file per step, each written once: a rename over an
+/// existing file costs 0.4 ms on ext4 (auto_da_alloc writes it back), a
+/// fresh one 0.05 ms.
+const CREATING_JSON: &str = "creating.json";
+const CREATING_INIT_JSON: &str = "creating-init.json";
 
 /// Check an id as runc does: `[A-Za-z0-9_+.-]+`, not `.` or `..`.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -54,6 +60,24 @@ pub struct State {
     pub cgroup_layout: Option<fdbox_cgroups::Layout>,
     /// The config the container was created from.
     pub config: oci_spec::runtime::Spec,
+}
+
+/// What a create that has not finished (yet) has made that outlives it: the
+/// cgroup, recorded before its first directory is made, and the init, recorded
+/// right after clone3. `delete` undoes it when the create died before writing
+/// state.json (a `kill -9`); a create that finishes leaves it beside
+/// state.json, which supersedes it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Unfinished {
+    #[serde(default)]
+    pub cgroup: Option<String>,
+    #[serde(default)]
+    pub cgroup_layout: Option<fdbox_cgroups::Layout>,
+    #[serde(default)]
+    pub pid: Option<i32>,
+    /// The init's start time (see [`State::start_time`]).
+    #[serde(default)]
+    pub start_time: Option<u64>,
 }
 
 /// The runtime's root directory (`--root`), as a dirfd.
@@ -154,12 +178,48 @@ impl StateDir {
     pub fn read_state(&self) -> Result<State> {
         let fd = match openat(&self.fd, STATE_JSON, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
             Ok(fd) => fd,
-            // A create that has not finished (or died half-way).
-            Err(Errno::NOENT) => return Err(Error::State(format!("container \"{}\" is still being created", self.id))),
+            // A create holds the lock until it wrote state.json: holding it
+            // now, we see one that died half-way (`kill -9`).
+            Err(Errno::NOENT) => {
+                return Err(Error::State(format!(
+                    "container \"{}\" was never fully created (its create was interrupted): delete removes it",
+                    self.id
+                )))
+            }
             Err(e) => return Err(Error::sys("openat", format!("{}/{STATE_JSON}", self.path), e)),
         };
         serde_json::from_reader(std::io::BufReader::new(std::fs::File::from(fd)))
             .map_err(|e| Error::State(format!("{}/{STATE_JSON}: {e}", self.path)))
+    }
+
+    /// Record what an unfinished create has made so far (see [`Unfinished`]).
+    /// Atomic, not synced: it only has to survive the create, not a crash of
+    /// the host (which takes the cgroups and processes with it).
+    /// The whole record each time; once with the init, to a file of its own.
+    pub fn write_unfinished(&self, u: &Unfinished) -> Result<()> {
+        let name = if u.pid.is_some() { CREATING_INIT_JSON } else { CREATING_JSON };
+        let json = serde_json::to_vec(u).map_err(|e| Error::State(format!("encode {name}: {e}")))?;
+        write_atomic(self.fd.as_fd(), name, &json).sys("write", || format!("{}/{name}", self.path))
+    }
+
+    /// What an unfinished create recorded last; `None` if it recorded nothing.
+    pub fn read_unfinished(&self) -> Result<Option<Unfinished>> {
+        for name in [CREATING_INIT_JSON, CREATING_JSON] {
+            let fd = match openat(&self.fd, name, OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => continue,
+                Err(e) => return Err(Error::sys("openat", format!("{}/{name}", self.path), e)),
+            };
+            return serde_json::from_reader(std::io::BufReader::new(std::fs::File::from(fd)))
+                .map(Some)
+                .map_err(|e| Error::State(format!("{}/{name}: {e}", self.path)));
+        }
+        Ok(None)
+    }
+
+    /// Whether state.json exists (a create finished).
+    pub fn has_state(&self) -> bool {
+        self.has(STATE_JSON)
     }
 
     /// Whether `name` exists in the state directory.

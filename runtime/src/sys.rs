@@ -92,18 +92,30 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     if ret < 0 { Err(last_errno()) } else { Ok(()) }
 }
 
-/// Make the child that `cmd` spawns mark every fd from 3 up close-on-exec
-/// right before its `execve`, so the program (a hook) starts with only its
-/// stdio, whatever this process holds without close-on-exec (fds its caller
-/// left open, say). std's own exec-error pipe is close-on-exec already.
-pub fn only_stdio_on_exec(cmd: &mut std::process::Command) {
+/// Prepare the child that `cmd` spawns to run a hook:
+/// * every fd from 3 up is marked close-on-exec right before its `execve`,
+///   so the hook starts with only its stdio, whatever this process holds
+///   without close-on-exec (fds its caller left open, say); std's own
+///   exec-error pipe is close-on-exec already;
+/// * it dies with this process (`PR_SET_PDEATHSIG`): a `kill -9` of create
+///   (or of the init, or of delete) must not leave it running, orphaned,
+///   with nobody to wait for it or enforce its timeout. Checking the parent
+///   afterwards closes the race with a parent that died before the prctl.
+pub fn hook_child_setup(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
     // SAFETY: the closure runs in the forked child between fork and execve,
-    // where only async-signal-safe work is allowed: it makes one raw
-    // close_range syscall and reads errno, allocating nothing and taking no
-    // lock.
+    // where only async-signal-safe work is allowed: raw close_range, prctl
+    // and getppid system calls and errno reads; it allocates nothing and
+    // takes no lock.
     unsafe {
-        cmd.pre_exec(|| cloexec_from(3).map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error())));
+        cmd.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            if rustix::process::getppid() != Some(parent) {
+                return Err(Errno::SRCH.into());
+            }
+            cloexec_from(3).map_err(|e| std::io::Error::from_raw_os_error(e.raw_os_error()))
+        });
     }
 }
 

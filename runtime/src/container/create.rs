@@ -19,7 +19,7 @@ use crate::process::init::{self, InitCtx};
 use crate::process::pidfd::{proc_start_time, PidFd};
 use crate::process::sync::{Msg, SyncSocket};
 use crate::security::caps::CapMasks;
-use crate::state::{self, Root, State, StateDir, INIT_SOCK};
+use crate::state::{self, Root, State, StateDir, Unfinished, INIT_SOCK};
 use crate::sys::{self, Cloned};
 use fdbox_cgroups::Cgroup;
 
@@ -223,7 +223,12 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
     // millisecond on a host with nine hierarchies), and it moves itself
     // into them once we say "go" (see SelfAttach).
     let layout = fdbox_cgroups::detect_in(&mountinfo)?;
-    let creating = Cgroup::begin_in(&mountinfo, layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
+    let planned = Cgroup::plan_in(&mountinfo, layout, linux.cgroups_path().as_ref().map(|p| p.to_string_lossy()).as_deref(), &o.id, linux.resources().as_ref())?;
+    // From here on a `kill -9` of create leaves things only `delete` can
+    // undo: record them before each is made (state.json comes last).
+    let mut unfinished = Unfinished { cgroup: Some(planned.path().to_string()), cgroup_layout: Some(layout), ..Unfinished::default() };
+    dir.write_unfinished(&unfinished)?;
+    let creating = planned.begin()?;
     for warning in linux.resources().as_ref().map(fdbox_cgroups::ignored_resources).unwrap_or_default() {
         crate::log::warn(&warning);
     }
@@ -284,6 +289,14 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
     guard.child = Some(PidFd::new(pidfd, pid.as_raw_nonzero().get()));
+    // We are the parent and have not reaped it, so the pid cannot be reused
+    // before this read. The init dies with us until "ready" (its
+    // PR_SET_PDEATHSIG), but not after, and not once a user namespace's
+    // switch to its root cleared that: record it for `delete`.
+    let start_time = proc_start_time(pid.as_raw_nonzero().get()).ok_or_else(|| Error::State("init exited at once".into()))?;
+    unfinished.pid = Some(pid.as_raw_nonzero().get());
+    unfinished.start_time = Some(start_time);
+    dir.write_unfinished(&unfinished)?;
     if let Some(t) = timens {
         t.restore()?;
     }
@@ -352,9 +365,6 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
     // The init holds its own copies now; ours would keep the mounts and
     // the listening socket alive after the init exits.
     drop((child_sync, listener, rootfs, mounts, rootfs_dir));
-    // We are the parent and have not reaped it, so the pid cannot be reused
-    // before this read.
-    let start_time = proc_start_time(pid).ok_or_else(|| Error::State("init exited at once".into()))?;
 
     let hook_state = HookState {
         oci_version: spec.version().clone(),

@@ -4,11 +4,13 @@ use std::time::Duration;
 
 use super::{status, Status};
 use crate::error::{Error, Result};
-use crate::state::{Root, State, StateDir};
+use crate::process::pidfd::PidFd;
+use crate::state::{Root, State, StateDir, Unfinished};
 use fdbox_cgroups::Cgroup;
 
 /// Remove a stopped container; with `force`, kill it first (SIGKILL through
-/// the pidfd, then poll the pidfd until it is gone).
+/// the pidfd, then poll the pidfd until it is gone). A container whose
+/// create was killed before it wrote state.json is undone either way.
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let dir = match root.open_container(id) {
         Ok(d) => d,
@@ -18,8 +20,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     };
     let st = match dir.read_state() {
         Ok(st) => st,
-        // A create that died before writing its state: nothing runs.
-        Err(_) if force => return dir.remove(),
+        // A create that died before writing its state (or, forced, a state
+        // that cannot be read): undo what the create recorded.
+        Err(_) if force || !dir.has_state() => return undo_unfinished(dir, id, force),
         Err(e) => return Err(e),
     };
     let (s, init) = status(&dir, &st);
@@ -43,6 +46,43 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     }
     debug_assert!(s == Status::Stopped || force);
     remove(dir, &st, super::open_cgroup(&st))
+}
+
+/// Undo a create that died before it wrote state.json (a `kill -9`), from
+/// what it recorded: its init (if the recorded pid still is that process),
+/// what runs in its cgroup, the cgroup in every hierarchy it was made in,
+/// then the state dir. Without `force` too: such a container never ran the
+/// user's program and never can (`start` needs state.json), and its init,
+/// which dies with create until "ready", may still be exiting.
+fn undo_unfinished(dir: StateDir, id: &str, force: bool) -> Result<()> {
+    let rec = match dir.read_unfinished() {
+        Ok(rec) => rec.unwrap_or_default(),
+        Err(e) if force => {
+            crate::log::warn(&format!("{e}: removing the state only"));
+            Unfinished::default()
+        }
+        Err(e) => return Err(e),
+    };
+    let init = match (rec.pid, rec.start_time) {
+        (Some(pid), Some(start_time)) => PidFd::reopen(pid, start_time).filter(|init| !init.exited()),
+        _ => None,
+    };
+    if let Some(init) = init {
+        let _ = init.signal(libc::SIGKILL);
+        if !init.wait_exit(Some(Duration::from_secs(10))) {
+            return Err(Error::State(format!("container \"{id}\" did not exit after SIGKILL")));
+        }
+    }
+    if let (Some(layout), Some(path)) = (rec.cgroup_layout, rec.cgroup.as_deref()) {
+        let cg = Cgroup::open_remains(layout, path)?;
+        // Only once the init was cloned (and recorded) can anything of the
+        // container run in it; before, it is at most an empty directory.
+        if rec.pid.is_some() {
+            let _ = cg.kill_all(fdbox_cgroups::Signal::KILL);
+        }
+        cg.destroy()?;
+    }
+    dir.remove()
 }
 
 /// Delete the container a foreground `run` created, whose init it reaped:
