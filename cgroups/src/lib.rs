@@ -445,6 +445,12 @@ impl SelfAttach {
         self.files.is_empty()
     }
 
+    /// The fds this holds (for a child that closes every other fd).
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.files.iter().map(|(_, fd)| fd.as_raw_fd()).collect()
+    }
+
     /// The files' names (for messages) and fds, to hand to another
     /// process (SCM_RIGHTS); [`SelfAttach::from_parts`] puts them together.
     pub fn into_parts(self) -> (Vec<String>, Vec<OwnedFd>) {

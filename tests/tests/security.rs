@@ -199,6 +199,58 @@ fn runtime_binary_of_exec_in_progress_is_out_of_reach() {
     env.assert_clean();
 }
 
+/// The init waiting for `start` holds nothing of the host (issue 15, items 2 and 6): a process
+/// of the container with CAP_SYS_PTRACE, which may follow the init's `/proc/1/fd` links, finds
+/// no host directory behind them and no fd of create's caller other than stdio. Through each
+/// link it tries to write a decoy next to the bundle and the state root (`N/..`, `N/../..`, …),
+/// and it writes to every non-stdio fd directly (create's caller left fd 7 open on another
+/// decoy, not passed with --preserve-fds). Both decoys stay untouched, and every fd of the init
+/// above stdio is a socket.
+#[test]
+fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
+    let Some(env) = Env::new("init-fds-ptrace") else { return };
+    let decoy = env.dir.join("decoy");
+    let caller_decoy = env.dir.join("caller-decoy");
+    fs::write(&decoy, "untouched\n").unwrap();
+    fs::write(&caller_decoy, "untouched\n").unwrap();
+    env.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_PTRACE"));
+        }
+    });
+    env.sh("exec sleep 600");
+    env.write_config();
+    let c = env.container("ptrace");
+    let bundle = env.bundle.to_string_lossy().into_owned();
+    env.spawn_via(&["sh", "-c", "exec 7<>\"$0\"; exec \"$@\"", caller_decoy.to_str().unwrap()], &["create", "--bundle", &bundle, &c.id])
+        .wait()
+        .ok();
+    let attack = r#"for f in /proc/1/fd/*; do
+  n=${f##*/}
+  echo "fd $n $(readlink $f)"
+  [ "$n" -gt 2 ] || continue
+  for up in . .. ../.. ../../.. ../../../..; do
+    if ( echo pwned > "$f/$up/decoy" ) 2>/dev/null; then echo "WROTE $f/$up/decoy"; fi
+  done
+  if ( echo pwned >> "$f" ) 2>/dev/null; then echo "WROTE $f"; fi
+done"#;
+    let out = env.rt(&["exec", &c.id, "sh", "-c", attack]).ok();
+    drop(c);
+    assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "a host file was written through the waiting init's fds:\n{out}");
+    assert_eq!(fs::read_to_string(&caller_decoy).unwrap(), "untouched\n", "the caller's fd reached the container:\n{out}");
+    // The probe saw the init's fds at all (else it proves nothing).
+    assert!(out.stdout.contains("fd 0 "), "{out}");
+    if is_fdbox() {
+        for line in out.stdout.lines().filter(|l| l.starts_with("fd ")) {
+            let mut f = line.split_whitespace().skip(1);
+            let (n, target) = (f.next().unwrap_or_default().parse::<i32>().unwrap_or(-1), f.next().unwrap_or_default());
+            assert!(n <= 2 || target.starts_with("socket:"), "the waiting init holds fd {n} → {target}:\n{out}");
+        }
+        assert!(!out.stdout.contains("WROTE"), "{out}");
+    }
+    env.assert_clean();
+}
+
 /// Copy the shared libraries `bin` is linked with (and its dynamic loader) into `rootfs` at
 /// the same paths; nothing for a static binary.
 fn give_rootfs_the_libraries_of(rootfs: &Path, bin: &Path) {
@@ -213,11 +265,11 @@ fn give_rootfs_the_libraries_of(rootfs: &Path, bin: &Path) {
 
 /// CVE-2019-5736, the original exploit with the default capabilities: the container plants
 /// `/bin/evil` whose first line is `#!/proc/self/exe`, and the operator runs `exec <id>
-/// /bin/evil` 20 times. Each time the kernel runs the runtime's own binary inside the container
+/// /bin/evil` until the attack held the runtime's binary 20 times. Each time the kernel runs the runtime's own binary inside the container
 /// (as the interpreter of the script), as a dumpable container process. The container's init
-/// (pids in its pid namespace are sequential) opens each such process's `/proc/<pid>/exe`,
+/// watches /proc, opens each such process's `/proc/<pid>/exe`,
 /// keeps the fd, and writes through it once the process has exited. The runtime binary (a copy:
-/// see [`runtime_copy`]) must be unchanged, and the attack must have held the exe each time.
+/// see [`runtime_copy`]) must be unchanged.
 #[test]
 fn shebang_proc_self_exe_cannot_overwrite_the_runtime() {
     let Some(env) = Env::new("cve-2019-5736-shebang") else { return };
@@ -255,26 +307,28 @@ done"#;
     create.wait().ok();
     spawn_with(&env, &copy, &["start", &c.id]).wait().ok();
     wait_until(TIMEOUT, "the attacker to plant /bin/evil", || fs::read_to_string(&container_stdout).ok().filter(|s| s.contains("planted")));
-    const EXECS: usize = 20;
-    for i in 0..EXECS {
+    // Execs until the attacker held the runtime's binary 20 times (on a loaded machine it may
+    // miss a short-lived process now and then), 60 at most.
+    const HOLDS: usize = 20;
+    const MAX_EXECS: usize = 60;
+    let holds = || fs::read_to_string(&container_stdout).unwrap_or_default().matches("held ").count();
+    let mut execs = 0;
+    while holds() < HOLDS && execs < MAX_EXECS && fs::read(&copy).unwrap() == before {
+        let n = holds();
         // The exec "fails": the runtime's binary, run with the script as argument, refuses it.
         spawn_with(&env, &copy, &["exec", &c.id, "/bin/evil"]).wait();
-        // The attacker reports each hold once it gave up writing (the asserts below show
-        // what it saw if it never does).
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::time::Instant::now() < deadline {
-            let seen = fs::read_to_string(&container_stdout).unwrap_or_default();
-            if seen.matches("held ").count() > i || fs::read(&copy).unwrap() != before {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        execs += 1;
+        // The attacker reports a hold once it gave up writing.
+        let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+        while holds() == n && std::time::Instant::now() < deadline && fs::read(&copy).unwrap() == before {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     let seen = fs::read_to_string(&container_stdout).unwrap_or_default();
     drop(c);
     assert!(fs::read(&copy).unwrap() == before, "the runtime binary was overwritten from inside the container:\n{seen}");
     let held = seen.lines().filter(|l| l.starts_with("held ")).count();
-    assert_eq!(held, EXECS, "the attack did not reach the interpreter each time (the test would prove nothing):\n{seen}");
+    assert!(held >= HOLDS, "the attack reached the interpreter {held} times in {execs} execs (the test would prove little):\n{seen}");
     assert!(!seen.contains("wrote=yes"), "{seen}");
     env.assert_clean();
 }

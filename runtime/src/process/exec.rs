@@ -9,7 +9,7 @@
 //! pid namespace only affects children), so this process is born inside it.
 
 use std::ffi::CString;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use oci_spec::runtime::Process;
 use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
@@ -66,6 +66,14 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     // the program dumpable again.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .sys("prctl", || "PR_SET_DUMPABLE".into())?;
+    // We hold a copy of `fdbox exec`'s fd table (the container's cgroup
+    // directories, its caller's fds), and we are in the container's pid
+    // namespace already: keep only what we use and the fds passed on.
+    let seccomp_fds = ctx.seccomp.as_ref().map(|s| s.raw_fds()).unwrap_or_default();
+    let mut keep = vec![ctx.sync.as_fd().as_raw_fd(), ctx.init.as_raw_fd()];
+    keep.extend(ctx.self_attach.iter().flat_map(|a| a.raw_fds()));
+    keep.extend(&seccomp_fds);
+    sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "fds the exec child does not need".into())?;
     if ctx.terminal {
         rustix::process::setsid().sys("setsid", String::new)?;
     }
@@ -80,6 +88,11 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     if !ctx.namespaces.is_empty() {
         move_into_thread_name_spaces(ctx.init, ctx.namespaces).sys("setns", || "container namespaces through the init's pidfd".into())?;
     }
+    // In the container now: the init's pidfd is not needed any more (and
+    // not used after this).
+    let mut keep = vec![ctx.sync.as_fd().as_raw_fd()];
+    keep.extend(&seccomp_fds);
+    sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the init's pidfd".into())?;
     let process = ctx.process;
     if ctx.terminal {
         let (master, _slave) = open_terminal(process)?;

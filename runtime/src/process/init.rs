@@ -9,7 +9,7 @@
 //! ```
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use fdbox_mount::rootfs::{self, CgroupHierarchy, MountEntry};
 use fdbox_mount::{MountFd, RootFd};
@@ -68,6 +68,27 @@ pub struct InitCtx<'a> {
     pub hook_state: Option<crate::hooks::HookState>,
 }
 
+impl InitCtx<'_> {
+    /// Every fd this context owns.
+    fn raw_fds(&self) -> Vec<RawFd> {
+        let mut fds = self.waiting_fds();
+        fds.extend(self.join.iter().map(|(_, fd)| fd.as_raw_fd()));
+        fds.push(self.rootfs.as_fd().as_raw_fd());
+        fds.extend(self.mounts.iter().filter_map(|(_, m)| m.as_ref()).map(|m| m.as_fd().as_raw_fd()));
+        fds
+    }
+
+    /// The fds the init needs once its setup is done: the sockets to the
+    /// parent, to `start` and to the seccomp agent. (The rootfs mount fd
+    /// stays owned by the context, closed: the context is never dropped and
+    /// the mount is not used after pivot_root.)
+    fn waiting_fds(&self) -> Vec<RawFd> {
+        let mut fds = vec![self.sync.as_fd().as_raw_fd(), self.listener.as_raw_fd()];
+        fds.extend(self.seccomp.iter().flat_map(|s| s.raw_fds()));
+        fds
+    }
+}
+
 /// The child's entry point after clone3. Never returns.
 pub fn run(mut ctx: InitCtx<'_>) -> ! {
     match setup(&mut ctx) {
@@ -98,6 +119,11 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // execve makes the program dumpable again.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .sys("prctl", || "PR_SET_DUMPABLE".into())?;
+    // We hold a copy of `create`'s whole fd table: its bundle, rootfs and
+    // state root dirfds, fds of its caller that are neither stdio nor
+    // passed on. Keep what this init owns (its context) and the fds that
+    // pass to the container; nothing else stays (CVE-2024-21626 class).
+    sys::close_from_except(3 + ctx.extra_fds, &ctx.raw_fds()).sys("close_range", || "fds the init does not need".into())?;
     // A new session: the container's processes are not in the caller's
     // process group (its job-control signals), and a terminal can become
     // our controlling terminal.
@@ -133,6 +159,13 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     }
     let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
     let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    // From "ready" on, a process of the container (`exec`) may look at us
+    // (/proc/1/fd with CAP_SYS_PTRACE): the host's mounts and namespaces we
+    // made the container from are gone by then. What stays: init.sock, the
+    // sync socket, the seccomp agent's, the fds passed to the container.
+    ctx.join.clear();
+    let keep = ctx.waiting_fds();
+    sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the host fds of the init's setup".into())?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
     Ok(exe)
 }

@@ -761,6 +761,18 @@ impl Prepared {
         &self.filter
     }
 
+    /// The fds this holds (the agent connection and the state pair), which
+    /// a child that closes everything else must keep.
+    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let Some(n) = &self.notify else { return Vec::new() };
+        let tx = n.state_tx.take();
+        let mut fds = vec![n.agent.as_raw_fd(), n.state_rx.as_raw_fd()];
+        fds.extend(tx.as_ref().map(|f| f.as_raw_fd()));
+        n.state_tx.set(tx);
+        fds
+    }
+
     /// Parent side, right after clone3: send the seccomp state with the
     /// init's pid (as the runtime sees it). Drops the parent's copies of
     /// the agent connection and the pair.
