@@ -175,7 +175,7 @@ fn find_busybox() -> io::Result<PathBuf> {
 }
 
 /// Whether a 64-bit little-endian ELF file has no PT_INTERP program header (is static).
-fn is_static_elf(path: &Path) -> io::Result<bool> {
+pub fn is_static_elf(path: &Path) -> io::Result<bool> {
     let data = fs::read(path)?;
     let bad = || io::Error::other(format!("{} is not a 64-bit LE ELF file", path.display()));
     if data.len() < 64 || &data[..4] != b"\x7fELF" || data[4] != 2 || data[5] != 1 {

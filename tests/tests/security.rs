@@ -254,7 +254,10 @@ done"#;
 /// Copy the shared libraries `bin` is linked with (and its dynamic loader) into `rootfs` at
 /// the same paths; nothing for a static binary.
 fn give_rootfs_the_libraries_of(rootfs: &Path, bin: &Path) {
-    let out = std::process::Command::new("ldd").arg(bin).output().expect("running ldd");
+    if is_static_elf(bin).unwrap_or(false) {
+        return;
+    }
+    let out = std::process::Command::new("ldd").arg(bin).output().expect("running ldd (for a dynamically linked runtime)");
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(lib) = line.split_whitespace().find(|w| w.starts_with('/')) else { continue };
         let dst = rootfs.join(lib.trim_start_matches('/'));
