@@ -222,10 +222,14 @@ fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
     env.write_config();
     let c = env.container("ptrace");
     let bundle = env.bundle.to_string_lossy().into_owned();
-    env.spawn_via(&["sh", "-c", "exec 7<>\"$0\"; exec \"$@\"", caller_decoy.to_str().unwrap()], &["create", "--bundle", &bundle, &c.id])
-        .wait()
-        .ok();
-    let attack = r#"for f in /proc/1/fd/*; do
+    // A copy of the runtime: the attack also writes the waiting init's /proc/1/exe.
+    let copy = runtime_copy(&env);
+    let before = fs::read(&copy).unwrap();
+    // (spawn_via puts the runtime's path first: dropped by the shift.)
+    let create = format!("exec 7<>\"$0\"; shift; exec '{}' \"$@\"", copy.display());
+    env.spawn_via(&["sh", "-c", &create, caller_decoy.to_str().unwrap()], &["create", "--bundle", &bundle, &c.id]).wait().ok();
+    let attack = r#"if ( echo pwned >> /proc/1/exe ) 2>/dev/null; then echo "WROTE /proc/1/exe"; fi
+for f in /proc/1/fd/*; do
   n=${f##*/}
   echo "fd $n $(readlink $f)"
   [ "$n" -gt 2 ] || continue
@@ -234,8 +238,9 @@ fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
   done
   if ( echo pwned >> "$f" ) 2>/dev/null; then echo "WROTE $f"; fi
 done"#;
-    let out = env.rt(&["exec", &c.id, "sh", "-c", attack]).ok();
+    let out = spawn_with(&env, &copy, &["exec", &c.id, "sh", "-c", attack]).wait().ok();
     drop(c);
+    assert!(fs::read(&copy).unwrap() == before, "the runtime binary was written through the waiting init's /proc/1/exe:\n{out}");
     assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "a host file was written through the waiting init's fds:\n{out}");
     assert_eq!(fs::read_to_string(&caller_decoy).unwrap(), "untouched\n", "the caller's fd reached the container:\n{out}");
     // The probe saw the init's fds at all (else it proves nothing).
