@@ -804,6 +804,15 @@ impl Env {
         }
     }
 
+    /// A new user namespace mapping container ids 0..65536 to host ids `host_base`..
+    pub fn with_userns(&self, host_base: u32) -> &Self {
+        self.edit(|c| {
+            c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": host_base, "size": 65536}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": host_base, "size": 65536}]);
+        })
+    }
+
     /// Give this test its own writable copy of the rootfs at `<bundle>/rootfs`
     /// (`root.path = "rootfs"`, `readonly = false`) and return its path.
     pub fn writable_rootfs(&self) -> PathBuf {

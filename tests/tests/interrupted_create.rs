@@ -15,14 +15,6 @@ use std::time::{Duration, Instant};
 
 const MAP: u32 = 100_000;
 
-/// A user namespace mapping container 0..65536 to host 100000.. (as tests/userns.rs).
-fn with_userns(env: &Env) {
-    env.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
-    });
-}
 
 /// A hook that writes its pid to `<dir>/<name>.pid` and then sleeps (as that same process).
 fn sleeping_hook(dir: &Path, name: &str) -> Value {
@@ -106,7 +98,7 @@ fn kill_during_runtime_hook(kind: &str, userns: bool) {
         return skip("runc 1.1 has no idmapped rootfs");
     }
     if userns {
-        with_userns(&env);
+        env.with_userns(MAP);
     }
     let dir = env.subdir("hooks");
     env.set("/hooks", json!({ kind: [sleeping_hook(&dir, kind)] }));
@@ -154,7 +146,7 @@ fn kill_during_create_container_hook() {
             return skip("runc 1.1 has no idmapped rootfs");
         }
         if userns {
-            with_userns(&env);
+            env.with_userns(MAP);
         }
         // Before pivot_root the hook sees the host's tree: the host path works (writable by
         // the container's root, who is host uid 100000 with a user namespace).
@@ -216,7 +208,7 @@ fn kill_at_any_point() {
             if is_runc() {
                 break;
             }
-            with_userns(&env);
+            env.with_userns(MAP);
         }
         for ms in 0..=30u64 {
             let c = env.container("any");

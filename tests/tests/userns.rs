@@ -7,14 +7,6 @@ use std::os::unix::fs::MetadataExt;
 
 const MAP: u32 = 100_000;
 
-/// A user namespace mapping container 0..65536 to host 100000..
-fn with_userns(env: &Env) {
-    env.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": MAP, "size": 65536}]);
-    });
-}
 
 /// Inside, `id -u` is 0 and the root-owned busybox shows uid 0; the rootfs
 /// on disk still belongs to host root (nothing was chowned).
@@ -24,7 +16,7 @@ fn root_owned_rootfs_appears_owned_by_container_root() {
     if !is_fdbox() {
         return skip("runc 1.1 has no idmapped rootfs");
     }
-    with_userns(&env);
+    env.with_userns(MAP);
     env.sh("id -u; id -g; stat -c '%u:%g' /bin/busybox; cat /proc/self/uid_map");
     let c = env.container("u");
     let out = c.run(&[]).ok();
@@ -48,7 +40,7 @@ fn idmap_bind_is_writable_and_plain_bind_is_not() {
         return skip("runc 1.1 has no idmapped mounts");
     }
     let data = env.subdir("data");
-    with_userns(&env);
+    env.with_userns(MAP);
     env.edit(|c| {
         c["mounts"].as_array_mut().unwrap().extend([
             json!({"destination": "/mapped", "type": "bind", "source": data, "options": ["rbind", "idmap"]}),
@@ -75,7 +67,7 @@ fn exec_joins_the_user_namespace() {
     if !is_fdbox() {
         return skip("runc 1.1 has no idmapped rootfs");
     }
-    with_userns(&env);
+    env.with_userns(MAP);
     env.args(&["sleep", "60"]);
     let c = env.container("x");
     c.run(&["-d"]).ok();
@@ -149,7 +141,7 @@ fn overlay_rootfs_with_user_namespace() {
     let work = env.subdir("work");
     let merged = env.bundle.join("rootfs");
     fs::create_dir(&merged).unwrap();
-    with_userns(&env);
+    env.with_userns(MAP);
     env.set("/root", json!({"path": "rootfs", "readonly": false}));
     env.sh("id -u; stat -c %u /bin/busybox; echo new > /written && stat -c %u /written");
     let script = format!(
@@ -210,7 +202,7 @@ fn idmapped_tmpfs() {
     if !is_fdbox() {
         return skip("runc 1.1 has no idmapped mounts");
     }
-    with_userns(&env);
+    env.with_userns(MAP);
     env.edit(|c| {
         c["mounts"].as_array_mut().unwrap().push(json!({
             "destination": "/t", "type": "tmpfs", "source": "tmpfs", "options": ["idmap", "mode=0755", "size=1m"]
