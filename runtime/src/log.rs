@@ -45,6 +45,12 @@ fn open_log(path: &str) -> Result<std::os::fd::OwnedFd, rustix::io::Errno> {
     use rustix::fs::{open, Mode, OFlags};
     use rustix::io::Errno;
     let flags = OFlags::WRONLY | OFlags::APPEND | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
+    let own_fd = |p: &[u8], prefix: &[u8]| p.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit));
+    let own = |p: &[u8]| own_fd(p, b"/proc/self/fd/") || own_fd(p, b"/dev/fd/");
+    // One of our own fds, named as such.
+    if own(path.as_bytes()) {
+        return open(path, flags, Mode::empty());
+    }
     for _ in 0..2 {
         match open(path, flags | OFlags::NOFOLLOW, Mode::empty()) {
             Err(Errno::NOENT) => match open(path, flags | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW, Mode::from_raw_mode(0o644)) {
@@ -54,9 +60,7 @@ fn open_log(path: &str) -> Result<std::os::fd::OwnedFd, rustix::io::Errno> {
             },
             Err(Errno::LOOP) => {
                 let target = rustix::fs::readlink(path, Vec::new())?;
-                let target = target.to_bytes();
-                let own_fd = |prefix: &[u8]| target.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.iter().all(u8::is_ascii_digit));
-                return if own_fd(b"/proc/self/fd/") || own_fd(b"/dev/fd/") { open(path, flags, Mode::empty()) } else { Err(Errno::LOOP) };
+                return if own(target.to_bytes()) { open(path, flags, Mode::empty()) } else { Err(Errno::LOOP) };
             }
             other => return other,
         }
