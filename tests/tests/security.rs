@@ -209,7 +209,10 @@ fn runtime_binary_of_exec_in_progress_is_out_of_reach() {
 #[test]
 fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
     let Some(env) = Env::new("init-fds-ptrace") else { return };
-    let decoy = env.dir.join("decoy");
+    // A name of this test's own, written only where it exists: a regression must not create
+    // files next to every host directory an fd leads to (the rootfs's parent, /sys/fs/cgroup).
+    let name = format!("decoy-{}", env.mark());
+    let decoy = env.dir.join(&name);
     let caller_decoy = env.dir.join("caller-decoy");
     fs::write(&decoy, "untouched\n").unwrap();
     fs::write(&caller_decoy, "untouched\n").unwrap();
@@ -225,16 +228,18 @@ fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
     env.spawn_via(&["sh", "-c", "exec 7<>\"$0\"; exec \"$@\"", caller_decoy.to_str().unwrap()], &["create", "--bundle", &bundle, &c.id])
         .wait()
         .ok();
-    let attack = r#"for f in /proc/1/fd/*; do
-  n=${f##*/}
+    let attack = format!(
+        r#"for f in /proc/1/fd/*; do
+  n=${{f##*/}}
   echo "fd $n $(readlink $f)"
   [ "$n" -gt 2 ] || continue
   for up in . .. ../.. ../../.. ../../../..; do
-    if ( echo pwned > "$f/$up/decoy" ) 2>/dev/null; then echo "WROTE $f/$up/decoy"; fi
+    if [ -f "$f/$up/{name}" ] && ( echo pwned > "$f/$up/{name}" ) 2>/dev/null; then echo "WROTE $f/$up/{name}"; fi
   done
-  if ( echo pwned >> "$f" ) 2>/dev/null; then echo "WROTE $f"; fi
-done"#;
-    let out = env.rt(&["exec", &c.id, "sh", "-c", attack]).ok();
+  if [ -f "$f" ] && ( echo pwned >> "$f" ) 2>/dev/null; then echo "WROTE $f"; fi
+done"#
+    );
+    let out = env.rt(&["exec", &c.id, "sh", "-c", &attack]).ok();
     drop(c);
     assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "a host file was written through the waiting init's fds:\n{out}");
     assert_eq!(fs::read_to_string(&caller_decoy).unwrap(), "untouched\n", "the caller's fd reached the container:\n{out}");
