@@ -92,6 +92,14 @@ pub fn cloexec_from(first: u32) -> Result<(), Errno> {
     if ret < 0 { Err(last_errno()) } else { Ok(()) }
 }
 
+/// Whether `fd` is an open entry of this process's fd table.
+pub fn fd_is_open(fd: u32) -> bool {
+    let Ok(fd) = libc::c_int::try_from(fd) else { return false };
+    // SAFETY: F_GETFD only reads the flags of an fd table entry; an fd
+    // that is not open is EBADF, nothing else.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
 /// Prepare the child that `cmd` spawns to run a hook:
 /// * every fd from 3 up is marked close-on-exec right before its `execve`,
 ///   so the hook starts with only its stdio, whatever this process holds

@@ -209,7 +209,10 @@ fn runtime_binary_of_exec_in_progress_is_out_of_reach() {
 #[test]
 fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
     let Some(env) = Env::new("init-fds-ptrace") else { return };
-    let decoy = env.dir.join("decoy");
+    // A name of this test's own, written only where it exists: a regression must not create
+    // files next to every host directory an fd leads to (the rootfs's parent, /sys/fs/cgroup).
+    let name = format!("decoy-{}", env.mark());
+    let decoy = env.dir.join(&name);
     let caller_decoy = env.dir.join("caller-decoy");
     fs::write(&decoy, "untouched\n").unwrap();
     fs::write(&caller_decoy, "untouched\n").unwrap();
@@ -228,17 +231,19 @@ fn waiting_init_holds_no_host_fd_for_a_ptrace_capable_container() {
     // (spawn_via puts the runtime's path first: dropped by the shift.)
     let create = format!("exec 7<>\"$0\"; shift; exec '{}' \"$@\"", copy.display());
     env.spawn_via(&["sh", "-c", &create, caller_decoy.to_str().unwrap()], &["create", "--bundle", &bundle, &c.id]).wait().ok();
-    let attack = r#"if ( echo pwned >> /proc/1/exe ) 2>/dev/null; then echo "WROTE /proc/1/exe"; fi
+    let attack = format!(
+        r#"if ( echo pwned >> /proc/1/exe ) 2>/dev/null; then echo "WROTE /proc/1/exe"; fi
 for f in /proc/1/fd/*; do
-  n=${f##*/}
+  n=${{f##*/}}
   echo "fd $n $(readlink $f)"
   [ "$n" -gt 2 ] || continue
   for up in . .. ../.. ../../.. ../../../..; do
-    if ( echo pwned > "$f/$up/decoy" ) 2>/dev/null; then echo "WROTE $f/$up/decoy"; fi
+    if [ -f "$f/$up/{name}" ] && ( echo pwned > "$f/$up/{name}" ) 2>/dev/null; then echo "WROTE $f/$up/{name}"; fi
   done
-  if ( echo pwned >> "$f" ) 2>/dev/null; then echo "WROTE $f"; fi
-done"#;
-    let out = spawn_with(&env, &copy, &["exec", &c.id, "sh", "-c", attack]).wait().ok();
+  if [ -f "$f" ] && ( echo pwned >> "$f" ) 2>/dev/null; then echo "WROTE $f"; fi
+done"#
+    );
+    let out = spawn_with(&env, &copy, &["exec", &c.id, "sh", "-c", &attack]).wait().ok();
     drop(c);
     assert!(fs::read(&copy).unwrap() == before, "the runtime binary was written through the waiting init's /proc/1/exe:\n{out}");
     assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "a host file was written through the waiting init's fds:\n{out}");

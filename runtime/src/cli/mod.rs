@@ -96,6 +96,17 @@ pub enum Command {
 
 /// Run the parsed command; returns the process exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
+    // Before we open anything (the log, our binary, the state root): the
+    // fds passed on must all be the caller's.
+    let passed = match &cli.command {
+        Some(Command::Create(a)) => Some((a.preserve_fds, crate::container::listen_fds())),
+        Some(Command::Run(a)) => Some((a.create.preserve_fds, crate::container::listen_fds())),
+        Some(Command::Exec(a)) => Some((a.preserve_fds, None)),
+        _ => None,
+    };
+    if let Some((preserve, listen)) = passed {
+        check_passed_fds(preserve, listen)?;
+    }
     log::init(
         cli.log.clone(),
         match cli.log_format {
@@ -175,4 +186,26 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `--preserve-fds N` (and `LISTEN_FDS`) pass fds 3… to the container as
+/// they are. Each of them must be open when we start: one that is not
+/// would be taken by the first fd we open ourselves (the state root, the
+/// bundle, the rootfs, a cgroup hierarchy), which would then stay in the
+/// init waiting for `start` or the exec child, and pass to the container.
+/// The range is bounded by the fd limit (no fd above it can be open), which
+/// also keeps `3 + N` from overflowing anywhere further on.
+fn check_passed_fds(preserve: u32, listen: Option<u32>) -> Result<()> {
+    let listen = listen.unwrap_or(0);
+    let what = || if listen > 0 { format!("LISTEN_FDS={listen} with --preserve-fds {preserve}") } else { format!("--preserve-fds {preserve}") };
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+    let end = 3 + u64::from(listen) + u64::from(preserve);
+    let end = match u32::try_from(end) {
+        Ok(end) if u64::from(end) <= limit && i32::try_from(end).is_ok() => end,
+        _ => return Err(Error::Config(format!("{}: fds up to {} would be passed, above the open file limit {limit}", what(), end - 1))),
+    };
+    if let Some(fd) = (3..end).find(|&fd| !crate::sys::fd_is_open(fd)) {
+        return Err(Error::Config(format!("{}: fd {fd} is not open (only open fds can be passed to the container)", what())));
+    }
+    Ok(())
 }

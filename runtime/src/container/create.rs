@@ -272,7 +272,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
                 mounts,
                 cgroups,
                 terminal,
-                extra_fds: listen_fds.unwrap_or(0) + o.preserve_fds,
+                extra_fds: listen_fds.unwrap_or(0).saturating_add(o.preserve_fds),
                 no_pivot: o.no_pivot,
                 await_go,
                 new_userns,
@@ -501,7 +501,7 @@ fn cstrings(items: &[String], what: &str) -> Result<Vec<CString>> {
 
 /// Socket activation: `LISTEN_FDS` meant for this process (systemd sets
 /// `LISTEN_PID` to it) are passed on as fds 3…
-fn listen_fds() -> Option<u32> {
+pub(crate) fn listen_fds() -> Option<u32> {
     let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
     if pid != std::process::id() {
         return None;

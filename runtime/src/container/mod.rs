@@ -11,6 +11,7 @@ mod start;
 mod state;
 
 pub use create::{create, CreateOpts, Created};
+pub(crate) use create::listen_fds;
 pub use delete::delete;
 pub use exec::{exec, ExecOpts};
 pub use kill::{kill, parse_signal};
