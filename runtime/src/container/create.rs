@@ -473,7 +473,7 @@ fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts, hook_ctx: (&oci_s
                     // The hooks' time does not count against the init's.
                     deadline = Instant::now() + SETUP_TIMEOUT;
                 }
-                Some((Msg::Go { .. } | Msg::HooksDone { .. }, _)) => return Err(Error::Init("unexpected message from the init".into())),
+                Some((Msg::Go { .. } | Msg::HooksDone { .. } | Msg::Spawned { .. }, _)) => return Err(Error::Init("unexpected message from the init".into())),
                 None => return Err(Error::Init("container init exited during setup".into())),
             }
         } else if fds[1].revents().contains(PollFlags::IN) {

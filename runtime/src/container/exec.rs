@@ -160,9 +160,12 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         };
     }
     if join_pid {
-        // Only affects our children: the exec'd process is born inside.
-        rustix::thread::move_into_thread_name_spaces(init.as_fd(), Ns::PROCESS_ID)
-            .sys("setns", || format!("pid namespace of container {}", o.id))?;
+        // Joining a pid namespace only affects children: our child joins
+        // it with the rest (not us: it would see our fds and our root from
+        // birth) and forks the process that runs there, which then becomes
+        // our child (as a subreaper) once that child has exited.
+        namespaces |= Ns::PROCESS_ID;
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid())).sys("prctl", || "PR_SET_CHILD_SUBREAPER".into())?;
     }
 
     let cgroup = open_cgroup(&st);
@@ -199,8 +202,11 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop((child_sync, self_attach));
-    let child = PidFd::new(pidfd, pid.as_raw_nonzero().get());
+    let mut child = PidFd::new(pidfd, pid.as_raw_nonzero().get());
     let result = (|| {
+        if join_pid {
+            child = wait_spawned(&parent_sync, &child)?;
+        }
         if let Some(s) = seccomp {
             s.send_state(child.pid())?;
         }
@@ -227,6 +233,31 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     drop(raw);
     let code = child.reap().sys("waitid", || "exec process".into())?;
     Ok(waited?.unwrap_or(code))
+}
+
+/// Wait for the child to join the container and fork the process that
+/// runs there; reap the child and return that process (ours now: we are a
+/// subreaper).
+fn wait_spawned(sync: &SyncSocket, child: &PidFd) -> Result<PidFd> {
+    loop {
+        let mut fds = [PollFd::new(sync, PollFlags::IN)];
+        match poll(&mut fds, None) {
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::sys("poll", "sync socket", e)),
+            Ok(_) => break,
+        }
+    }
+    let spawned = match sync.recv().sys("recvmsg", || "sync socket".into())? {
+        Some((Msg::Spawned { pid }, mut fds)) => {
+            let pidfd = fds.pop().ok_or_else(|| Error::Init("exec child: no pidfd of the process it forked".into()))?;
+            PidFd::new(pidfd, pid)
+        }
+        Some((Msg::Error { message }, _)) => return Err(Error::Init(message)),
+        None => return Err(Error::Init("exec child exited before it joined the container".into())),
+        Some(_) => return Err(Error::Init("unexpected message from the exec child".into())),
+    };
+    child.reap().sys("waitid", || "exec child".into())?;
+    Ok(spawned)
 }
 
 /// Wait until the child has exec'd (end-of-file on the close-on-exec sync

@@ -74,9 +74,6 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     keep.extend(ctx.self_attach.iter().flat_map(|a| a.raw_fds()));
     keep.extend(&seccomp_fds);
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "fds the exec child does not need".into())?;
-    if ctx.terminal {
-        rustix::process::setsid().sys("setsid", String::new)?;
-    }
     // Into the container's v1 cgroups (we were born in its cgroup2 one).
     if let Some(a) = ctx.self_attach.take() {
         a.join()?;
@@ -93,8 +90,23 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     let mut keep = vec![ctx.sync.as_fd().as_raw_fd()];
     keep.extend(&seccomp_fds);
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the init's pidfd".into())?;
+    // A pid namespace joined only applies to our children: fork the process
+    // that runs there, born with the container's root and cwd and with no
+    // fd but the ones kept above. This one hands it to `fdbox exec` (a
+    // subreaper: it becomes the parent) and exits.
+    let forked = ctx.namespaces.contains(ThreadNameSpaceType::PROCESS_ID);
+    if forked {
+        // SAFETY: we are a clone of the single-threaded `fdbox exec` and
+        // started no thread.
+        let cloned = unsafe { sys::clone3(0, None) }.sys("clone3", || "the process in the container's pid namespace".into())?;
+        if let sys::Cloned::Parent { pid, pidfd } = cloned {
+            let sent = ctx.sync.send(&Msg::Spawned { pid: pid.as_raw_nonzero().get() }, &[pidfd.as_fd()]);
+            sys::exit_now(if sent.is_ok() { 0 } else { 1 })
+        }
+    }
     let process = ctx.process;
     if ctx.terminal {
+        rustix::process::setsid().sys("setsid", String::new)?;
         let (master, _slave) = open_terminal(process)?;
         send_master(&ctx.sync, master)?;
     }
@@ -106,9 +118,22 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     }
     sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
+    // A forked process had no parent-death signal (its parent exits): if
+    // `fdbox exec` died meanwhile, its end of the sync socket is closed, and
+    // the program must not run orphaned.
+    if forked && peer_gone(&ctx.sync) {
+        return Err(Error::Init("fdbox exec went away before the program ran".into()));
+    }
     sys::reset_signals();
     if let (true, Some(s)) = (nnp, &ctx.seccomp) {
         s.install()?;
     }
     Ok(exe)
+}
+
+/// Whether the other end of the sync socket was closed.
+fn peer_gone(sync: &SyncSocket) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let mut fds = [PollFd::new(sync, PollFlags::IN)];
+    matches!(poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })), Ok(n) if n > 0 && fds[0].revents().contains(PollFlags::HUP))
 }

@@ -23,6 +23,10 @@ pub enum Msg {
         #[serde(default)]
         cgroup_files: Vec<String>,
     },
+    /// exec child → parent: it joined the container and forked the process
+    /// that runs there, born in the container's pid namespace (its pidfd
+    /// attached; `pid` as the runtime sees it); it exits now.
+    Spawned { pid: i32 },
     /// child → parent: the pty master for `--console-socket` (fd attached).
     Console { name: String },
     /// child → parent: the container is set up and waits for `start`.
