@@ -1,0 +1,39 @@
+//! Parity with runc (issue 16) on what a config or a command leaves out or takes for granted:
+//! no namespaces, no HOME, a missing cwd, loopback in a new netns, hostname sysctls, and the
+//! lifecycle commands on created and stopped containers (delete, kill 0, kill --all, ps).
+//! Each behaviour here is runc's (1.1.5), checked by running the same test against it.
+
+use fdbox_tests::*;
+
+/// `kill ID 0` is a probe: it succeeds while the container lives (created or running) and
+/// fails once it is stopped. `ps` of a stopped container is no error: it prints the header
+/// (and `-f json` an empty list; runc prints `null`).
+#[test]
+fn kill_zero_probes_and_ps_of_a_stopped_container() {
+    let Some(env) = Env::new("kill-zero-ps") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("probe");
+    c.create(&[]).ok();
+    c.kill("0").ok();
+    assert_eq!(c.status(), "created", "signal 0 changed the container");
+    let pid = c.pid();
+    c.start().ok();
+    c.kill("0").ok();
+    assert_eq!(c.status(), "running", "signal 0 changed the container");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    wait_until(TIMEOUT, "the init to be gone", || (!pid_alive(pid)).then_some(()));
+    c.kill("0").fails_with_one_line();
+
+    let out = env.rt(&["ps", &c.id]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "ps of a stopped container prints only the header: {out}");
+    assert!(lines[0].split_whitespace().any(|h| h == "PID"), "no ps header: {out}");
+    let out = env.rt(&["ps", "-f", "json", &c.id]).ok();
+    let pids: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(pids.is_null() || pids.as_array().is_some_and(|a| a.is_empty()), "{out}");
+
+    c.delete(&[]).ok();
+    drop(c);
+    env.assert_clean();
+}
