@@ -37,3 +37,31 @@ fn kill_zero_probes_and_ps_of_a_stopped_container() {
     drop(c);
     env.assert_clean();
 }
+
+/// `kill --all` of a stopped container succeeds (containerd's runc shim sends it after the
+/// first process of a pod with a shared pid namespace exits) and signals what is left in its
+/// cgroup: here a process that outlived the init of a container in the host's pid namespace.
+/// `kill` without `--all` still says the container is not running.
+#[test]
+fn kill_all_of_a_stopped_container() {
+    let Some(env) = Env::new("kill-all-stopped") else { return };
+    env.edit(|c| c["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "pid"));
+    env.sh("sleep 60 & echo left");
+    let c = env.container("stopped");
+    c.create_and_start();
+    c.wait_for_stdout("left");
+    c.wait_status("stopped");
+    let left = wait_until(TIMEOUT, "the orphaned sleep", || {
+        let pids = env.marked_pids();
+        (pids.len() == 1).then_some(pids)
+    });
+    env.rt(&["kill", "--all", &c.id, "KILL"]).ok();
+    wait_until(TIMEOUT, "kill --all to kill the orphan", || (!pid_alive(left[0])).then_some(()));
+    env.rt(&["kill", "-a", &c.id, "TERM"]).ok();
+    env.rt(&["kill", "-a", &c.id, "0"]).ok();
+    let out = c.kill("KILL").fails_with_one_line();
+    assert!(out.stderr.contains("container not running"), "{out}");
+    c.delete(&[]).ok();
+    drop(c);
+    env.assert_clean();
+}

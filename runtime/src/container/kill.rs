@@ -79,6 +79,16 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let st = dir.read_state()?;
     let (s, init) = status(&dir, &st);
     let init = match (s, init) {
+        // As runc, `--all` of a stopped container signals what is left in
+        // its cgroup (processes that outlived the init of a shared pid
+        // namespace) and succeeds when nothing is: containerd's runc shim
+        // calls it after the first process of such a pod exits.
+        (Status::Stopped, _) | (_, None) if all => {
+            return match super::open_cgroup(&st) {
+                Some(cg) if sig != 0 => Ok(cg.kill_all(signal_of(sig)?)?),
+                _ => Ok(()),
+            };
+        }
         // "container not running" is runc's wording, and containerd's runc shim looks for
         // it to tell "the process already exited" (NotFound) from a failed kill.
         (Status::Stopped, _) | (_, None) => {
