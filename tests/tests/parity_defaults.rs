@@ -65,3 +65,27 @@ fn kill_all_of_a_stopped_container() {
     drop(c);
     env.assert_clean();
 }
+
+/// `delete` without `-f` of a created container kills its waiting init and removes it, as
+/// runc does; a running or paused one is still refused (bad_input.rs checks running).
+#[test]
+fn delete_of_a_created_container() {
+    let Some(env) = Env::new("delete-created") else { return };
+    env.args(&["sleep", "60"]);
+    let c = env.container("created");
+    c.create(&[]).ok();
+    let pid = c.pid();
+    c.delete(&[]).ok();
+    assert!(c.state().is_err(), "state after delete");
+    wait_until(TIMEOUT, "the init to be gone", || (!pid_alive(pid)).then_some(()));
+    env.assert_no_state(&c.id);
+
+    let c2 = env.container("paused");
+    c2.create_and_start();
+    env.rt(&["pause", &c2.id]).ok();
+    c2.delete(&[]).fails_with_one_line();
+    assert_eq!(c2.status(), "paused");
+    drop(c2);
+    drop(c);
+    env.assert_clean();
+}
