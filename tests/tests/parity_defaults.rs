@@ -89,3 +89,40 @@ fn delete_of_a_created_container() {
     drop(c);
     env.assert_clean();
 }
+
+/// A `kernel.hostname` sysctl is refused, as by runc, whatever the `hostname` field says
+/// (the same value, another, or none): one line, nothing left. `kernel.domainname` is taken,
+/// and wins over the `domainname` field as in runc (which writes sysctls last).
+#[test]
+fn sysctl_kernel_hostname_is_refused() {
+    let Some(env) = Env::new("sysctl-hostname") else { return };
+    env.args(&["hostname"]);
+    for hostname in [Some("box"), Some("other"), None] {
+        env.edit(|c| {
+            match hostname {
+                Some(h) => c["hostname"] = json!(h),
+                None => {
+                    c.as_object_mut().unwrap().remove("hostname");
+                }
+            }
+            c["linux"]["sysctl"] = json!({ "kernel.hostname": "box" });
+        });
+        let c = env.container("host");
+        let out = c.run(&[]).fails_with_one_line();
+        assert!(out.stderr.contains("kernel.hostname"), "{out}");
+        assert_eq!(out.stdout, "", "{out}");
+        env.assert_no_state(&c.id);
+    }
+
+    env.edit(|c| {
+        c["hostname"] = json!("box");
+        c["domainname"] = json!("field.example");
+        c["linux"]["sysctl"] = json!({ "kernel.domainname": "sysctl.example" });
+    });
+    env.args(&["cat", "/proc/sys/kernel/domainname"]);
+    let c = env.container("domain");
+    let out = c.run(&[]).ok();
+    assert_eq!(out.stdout.trim(), "sysctl.example", "{out}");
+    drop(c);
+    env.assert_clean();
+}

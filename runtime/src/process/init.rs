@@ -333,7 +333,9 @@ fn set_hostname(spec: &Spec) -> Result<()> {
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::sethostname(h.as_bytes()).sys("sethostname", || h.to_string())?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    // A `kernel.domainname` sysctl (written before) wins, as in runc.
+    let sysctl_sets_it = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).is_some_and(|s| s.contains_key("kernel.domainname"));
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty() && !sysctl_sets_it) {
         rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", || d.to_string())?;
     }
     Ok(())
