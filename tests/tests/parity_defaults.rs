@@ -126,3 +126,32 @@ fn sysctl_kernel_hostname_is_refused() {
     drop(c);
     env.assert_clean();
 }
+
+/// The loopback device of a new network namespace is up, as runc leaves it (the kernel makes
+/// it down): `lo`'s flags have IFF_UP, and 127.0.0.1 is reachable. In a user namespace too
+/// (fdbox only: runc 1.1 cannot run the test's root-owned rootfs with one).
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    let Some(env) = Env::new("loopback-up") else { return };
+    // A TCP listener on 127.0.0.1 and a connection to it: fails while lo is down.
+    env.sh("cat /sys/class/net/lo/flags; nc -l -p 4242 > /dev/null & \
+            for i in 1 2 3 4 5 6 7 8 9 10; do echo hi | nc 127.0.0.1 4242 && { echo connected; break; }; sleep 0.2; done; true");
+    let flags_up = |out: &Output| {
+        let flags = out.stdout.lines().next().unwrap_or_default();
+        let n = u32::from_str_radix(flags.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("{e}: {out}"));
+        n & 1 == 1
+    };
+    let c = env.container("lo");
+    let out = c.run(&[]).ok();
+    assert!(flags_up(&out), "lo is down: {out}");
+    assert!(out.stdout.contains("connected"), "no connection over lo: {out}");
+    drop(c);
+    if is_fdbox() {
+        env.with_userns(100_000);
+        let c = env.container("lo-userns");
+        let out = c.run(&[]).ok();
+        assert!(flags_up(&out), "lo is down in a user namespace: {out}");
+        drop(c);
+    }
+    env.assert_clean();
+}

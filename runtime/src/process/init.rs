@@ -146,6 +146,14 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     if in_userns {
         switch_user(0, 0, &[])?;
     }
+    // A new network namespace has only a loopback device, down: as runc,
+    // bring it up (a joined namespace is someone else's to configure).
+    let new_netns = ctx.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
+        n.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty()))
+    });
+    if new_netns {
+        sys::loopback_up().sys("ioctl(SIOCSIFFLAGS)", || "lo up".into())?;
+    }
     // In our namespaces, before any container mount (see security/sysctl.rs).
     crate::security::sysctl::apply(ctx.spec)?;
     let root = setup_rootfs(ctx)?;
