@@ -155,3 +155,38 @@ fn loopback_is_up_in_a_new_network_namespace() {
     }
     env.assert_clean();
 }
+
+/// Without HOME in the environment (or with an empty one), HOME is the user's home in the
+/// container's /etc/passwd, else "/", on run and on exec, as runc sets it; a HOME given is
+/// kept. The test rootfs has root (/root) and nobody (65534, /nonexistent); 1234 is absent.
+#[test]
+fn home_comes_from_the_containers_passwd() {
+    let Some(env) = Env::new("home") else { return };
+    env.sh(r#"echo "HOME=[$HOME]""#);
+    for (uid, home) in [(0, "/root"), (65534, "/nonexistent"), (1234, "/")] {
+        env.set("/process/user", json!({ "uid": uid, "gid": 0 }));
+        let c = env.container("run");
+        let out = c.run(&[]).ok();
+        assert_eq!(out.stdout.trim(), format!("HOME=[{home}]"), "uid {uid}: {out}");
+    }
+    env.set("/process/user", json!({ "uid": 0, "gid": 0 }));
+    env.edit(|c| c["process"]["env"].as_array_mut().unwrap().push(json!("HOME=")));
+    let c = env.container("empty");
+    let out = c.run(&[]).ok();
+    assert_eq!(out.stdout.trim(), "HOME=[/root]", "an empty HOME: {out}");
+    drop(c);
+
+    env.edit(|c| c["process"]["env"].as_array_mut().unwrap().retain(|e| e != "HOME="));
+    env.args(&["sleep", "60"]);
+    let c = env.container("exec");
+    c.create_and_start();
+    let show = r#"echo "HOME=[$HOME]""#;
+    for (uid, home) in [("0", "/root"), ("65534", "/nonexistent"), ("1234", "/")] {
+        let out = env.rt(&["exec", "--user", uid, &c.id, "sh", "-c", show]).ok();
+        assert_eq!(out.stdout.trim(), format!("HOME=[{home}]"), "exec as {uid}: {out}");
+    }
+    let out = env.rt(&["exec", "--user", "65534", "--env", "HOME=/given", &c.id, "sh", "-c", show]).ok();
+    assert_eq!(out.stdout.trim(), "HOME=[/given]", "a HOME given to exec: {out}");
+    drop(c);
+    env.assert_clean();
+}

@@ -98,7 +98,7 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
         let (master, _slave) = open_terminal(process)?;
         send_master(&ctx.sync, master)?;
     }
-    let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     // With no_new_privs, seccomp goes in as the very last step.
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {

@@ -166,7 +166,7 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
         join_session_keyring(ctx.id)?;
     }
     let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
-    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     // From "ready" on, a process of the container (`exec`) may look at us
     // (/proc/1/fd with CAP_SYS_PTRACE): the host's mounts and namespaces we
     // made the container from are gone by then. What stays: init.sock, the
@@ -190,9 +190,10 @@ pub(crate) fn become_process(
     caps: Option<&CapMasks>,
     seccomp: Option<&crate::security::seccomp::Prepared>,
     arg0: &CString,
-    envp: &[CString],
+    envp: &mut Vec<CString>,
 ) -> Result<CString> {
     let user = process.user();
+    set_home(envp, user.uid());
     // cwd before the user switch (root can enter any directory); again
     // after it if root could not (a directory only the user can search).
     let cwd = process.cwd().to_string_lossy().into_owned();
@@ -399,6 +400,45 @@ fn join_session_keyring(id: &str) -> Result<()> {
     }
 }
 
+/// As runc: without a (non-empty) HOME in the environment, HOME is the
+/// home directory of the process's uid in the container's /etc/passwd, or
+/// "/". Runs in the container's root, as root, before the user switch.
+fn set_home(envp: &mut Vec<CString>, uid: u32) {
+    if envp.iter().any(|e| e.as_bytes().strip_prefix(b"HOME=").is_some_and(|v| !v.is_empty())) {
+        return;
+    }
+    envp.retain(|e| e.as_bytes() != b"HOME=");
+    let home = passwd_home(uid).unwrap_or_else(|| "/".into());
+    // home_of never returns a NUL.
+    if let Ok(h) = CString::new(format!("HOME={home}")) {
+        envp.push(h);
+    }
+}
+
+/// The home field of `uid`'s first entry in /etc/passwd (the container's:
+/// we are in its root), if there is a non-empty one. The file is the
+/// container's to shape: only a regular file is read (no FIFO to block on,
+/// no device), at most 4 MiB of it.
+fn passwd_home(uid: u32) -> Option<String> {
+    use std::io::Read;
+    let fd = rustix::fs::open("/etc/passwd", OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return None;
+    }
+    let mut text = Vec::new();
+    std::fs::File::from(fd).take(4 << 20).read_to_end(&mut text).ok()?;
+    home_of(&String::from_utf8_lossy(&text), uid)
+}
+
+/// `uid`'s home in passwd(5) text.
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty() && !f[5].contains('\0')).then(|| f[5].to_string())
+    })
+}
+
 /// Resolve `argv[0]` as execvp would, inside the container, so that a
 /// missing executable fails `create` (as runc does) rather than `start`.
 fn find_executable(arg0: &CString, envp: &[CString]) -> Result<CString> {
@@ -546,4 +586,21 @@ fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
     }
     let e = sys::execve(exe, &ctx.argv, &ctx.envp);
     fail(format!("exec {:?}: {}", exe, fdbox_mount::describe(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_of;
+
+    #[test]
+    fn home_from_passwd() {
+        let text = "root:x:0:0:root:/root:/bin/sh\nbad line\nnobody:x:65534:65534::/nonexistent:/bin/false\n\
+                    noshell:x:7:7::/seven\nempty:x:8:8:::/bin/sh\nnul:x:9:9::/a\0b:/bin/sh\ndup:x:0:0::/other:/bin/sh\n";
+        assert_eq!(home_of(text, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(text, 65534).as_deref(), Some("/nonexistent"));
+        assert_eq!(home_of(text, 7).as_deref(), Some("/seven"));
+        assert_eq!(home_of(text, 8), None);
+        assert_eq!(home_of(text, 9), None);
+        assert_eq!(home_of(text, 1234), None);
+    }
 }
