@@ -190,3 +190,44 @@ fn home_comes_from_the_containers_passwd() {
     drop(c);
     env.assert_clean();
 }
+
+/// A missing `process.cwd` is created (root's, 0755, inside the rootfs, also under
+/// `root.readonly`) and the process starts there, as with runc. A cwd through a symlink
+/// planted in the rootfs that points at a host path resolves inside the rootfs: the host
+/// directory gets nothing (runc refuses that cwd; fdbox makes it inside the rootfs).
+#[test]
+fn missing_cwd_is_created_inside_the_rootfs() {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    let Some(env) = Env::new("cwd-created") else { return };
+    let rootfs = env.writable_rootfs();
+    env.set("/root/readonly", json!(true));
+    env.set("/process/user", json!({ "uid": 65534, "gid": 65534 }));
+    env.set("/process/cwd", json!("/new/a/b"));
+    env.sh("pwd");
+    let c = env.container("cwd");
+    let out = c.run(&[]).ok();
+    assert_eq!(out.stdout.trim(), "/new/a/b", "{out}");
+    let meta = std::fs::metadata(rootfs.join("new/a/b")).unwrap();
+    assert_eq!((meta.uid(), meta.permissions().mode() & 0o7777), (0, 0o755));
+    drop(c);
+
+    // The decoy: a host directory the symlink names.
+    let outside = env.subdir("outside");
+    symlink(&outside, rootfs.join("link")).unwrap();
+    env.set("/process/cwd", json!("/link/sub"));
+    let c = env.container("escape");
+    let out = c.run(&[]);
+    assert!(!outside.join("sub").exists(), "the cwd was made on the host through a symlink: {out}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{out}");
+    if is_fdbox() {
+        let out = out.ok();
+        // The symlink's target, resolved in the container's root.
+        assert_eq!(out.stdout.trim(), format!("{}/sub", outside.display()), "{out}");
+        let inside = rootfs.join(outside.strip_prefix("/").unwrap()).join("sub");
+        assert!(inside.is_dir(), "{} was not made inside the rootfs: {out}", inside.display());
+    } else {
+        out.fails_with_one_line();
+    }
+    drop(c);
+    env.assert_clean();
+}

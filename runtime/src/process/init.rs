@@ -320,6 +320,13 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if dev_is_tmpfs || !devices.is_empty() {
         rootfs::setup_dev(&root, &devices, ctx.terminal)?;
     }
+    // A missing cwd is made, as runc does (root's, 0755), once every mount
+    // is there and before the rootfs turns read-only: inside the root, a
+    // symlink on the way resolved in it (RootFd), never out of it.
+    if let Some(p) = ctx.spec.process() {
+        let cwd = p.cwd().to_string_lossy();
+        root.ensure(&cwd, fdbox_mount::NodeKind::Dir).map_err(|e| Error::Config(format!("process.cwd {cwd:?}: {e}")))?;
+    }
     // The create operation's hooks run here: every mount is made, and
     // pivot_root has not happened yet (runtime-spec); as in runc, before
     // the masks and read-only remounts, so they may still write there.
