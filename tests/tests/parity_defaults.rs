@@ -231,3 +231,88 @@ fn missing_cwd_is_created_inside_the_rootfs() {
     drop(c);
     env.assert_clean();
 }
+
+/// `sh -c` wrapper for `spawn_via`/`run_via`: the runtime runs in a private mount namespace
+/// of the test (so nothing it might mount reaches the host), and the wrapper prints
+/// whether that namespace's mounts changed across the run.
+const IN_PRIVATE_MOUNT_NS: &[&str] = &[
+    "unshare", "-m", "--propagation", "private", "sh", "-c",
+    "cat /proc/self/mountinfo > \"$0.before\"; \"$@\"; rc=$?; cat /proc/self/mountinfo > \"$0.after\"; \
+     cmp -s \"$0.before\" \"$0.after\" && echo mounts-unchanged || echo mounts-changed; exit $rc",
+];
+
+/// A config without namespaces: each one is the runtime's (runtime-spec), the mount
+/// namespace too. fdbox runs it, chrooted into the rootfs and with no mount made (so
+/// `root.readonly` holds without one: the rootfs is a detached clone); exec gets the same
+/// root. What would need a mount (here the default mounts) is refused with one line, where
+/// runc makes the mounts in the caller's mount namespace and leaves a bind of the rootfs
+/// there. Every run happens inside `unshare -m`, and checks that namespace's mounts.
+#[test]
+fn no_namespaces_shares_the_hosts() {
+    let Some(env) = Env::new("no-namespaces") else { return };
+    let rootfs = env.writable_rootfs();
+    std::fs::write(rootfs.join("marker"), "in-the-rootfs\n").unwrap();
+    env.edit(|c| {
+        c["linux"]["namespaces"] = json!([]);
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("maskedPaths");
+        linux.remove("readonlyPaths");
+        c.as_object_mut().unwrap().remove("hostname");
+        c["root"]["readonly"] = json!(true);
+    });
+    let wrap = |tag: &str| {
+        let mut v: Vec<String> = IN_PRIVATE_MOUNT_NS.iter().map(|s| s.to_string()).collect();
+        v.push(env.dir.join(tag).to_string_lossy().into_owned());
+        v
+    };
+    let w = wrap("with-mounts");
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    let c = env.container("mounts");
+    let out = c.run_via(&w, &[]);
+    if is_fdbox() {
+        let out = out.fails_with_one_line();
+        assert!(out.stderr.contains("mount namespace"), "{out}");
+        assert_eq!(out.stdout.trim(), "mounts-unchanged", "{out}");
+    } else {
+        // runc runs it, and its mounts stay behind in the caller's mount namespace.
+        let out = out.ok();
+        assert!(out.stdout.contains("mounts-changed"), "{out}");
+    }
+    drop(c);
+    env.assert_no_state(&env.id("none"));
+
+    // No mounts: runc cannot run that (its init needs /proc); fdbox can.
+    if !is_fdbox() {
+        return skip("runc needs /proc in the rootfs, which only a mount gives it");
+    }
+    env.edit(|c| c["mounts"] = json!([]));
+    env.sh("cat /marker; echo x > /marker 2>/dev/null && echo writable || echo read-only; exec sleep 60");
+    let c = env.container("none");
+    let w = wrap("none");
+    let w: Vec<&str> = w.iter().map(String::as_str).collect();
+    env.write_config();
+    let mut args = vec!["create".to_string(), "--bundle".into(), env.bundle.to_string_lossy().into()];
+    args.push(c.id.clone());
+    let create = env.spawn_via(&w, &args);
+    let stdout_path = create.stdout_path.clone();
+    let out = create.wait().ok();
+    assert_eq!(out.stdout.trim(), "mounts-unchanged", "{out}");
+    let stdout = || std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let pid = c.pid();
+    for ns in ["mnt", "net", "pid", "ipc", "uts", "cgroup"] {
+        let host = if ns == "mnt" { None } else { Some(host_ns(ns)) };
+        let theirs = readlink(format!("/proc/{pid}/ns/{ns}"));
+        if let Some(host) = host {
+            assert_eq!(theirs, host, "the container has a {ns} namespace of its own");
+        }
+    }
+    c.start().ok();
+    let seen = wait_until(TIMEOUT, "the container's output", || Some(stdout()).filter(|s| s.contains("read-only")));
+    assert!(seen.contains("in-the-rootfs\n"), "{seen}");
+    let out = env.rt(&["exec", &c.id, "sh", "-c", "cat /marker; ls /"]).ok();
+    assert!(out.stdout.starts_with("in-the-rootfs\n"), "exec is not in the container's root: {out}");
+    assert!(!out.stdout.contains("fdbox-test-rootfs"), "{out}");
+    assert_eq!(std::fs::read_to_string(rootfs.join("marker")).unwrap(), "in-the-rootfs\n");
+    drop(c);
+    env.assert_clean();
+}

@@ -286,6 +286,10 @@ fn join_namespaces(ctx: &InitCtx<'_>) -> Result<()> {
 
 fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     let linux = ctx.spec.linux().as_ref();
+    let mount_ns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if !mount_ns {
+        return chroot_rootfs(ctx);
+    }
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
     let root = rootfs::attach_rootfs(&ctx.rootfs, propagation)?;
     let mut dev_is_tmpfs = false;
@@ -342,6 +346,30 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
         ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
     }
     rootfs::enter_root(&root, ctx.no_pivot, propagation)?;
+    Ok(root)
+}
+
+/// Without a mount namespace of its own (spec::validate refused whatever
+/// needs a mount) the container shares the host's: no mount is made, and
+/// the init chroots into its rootfs, the detached clone the parent made
+/// (in no namespace, so `root.readonly` on it changes no host mount).
+fn chroot_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
+    if !ctx.mounts.is_empty() {
+        return Err(Error::Config("mounts need a mount namespace of the container's own".into()));
+    }
+    let root = RootFd::new(rustix::io::fcntl_dupfd_cloexec(&ctx.rootfs, 0).sys("fcntl(F_DUPFD_CLOEXEC)", || "rootfs".into())?);
+    if let Some(p) = ctx.spec.process() {
+        let cwd = p.cwd().to_string_lossy();
+        root.ensure(&cwd, fdbox_mount::NodeKind::Dir).map_err(|e| Error::Config(format!("process.cwd {cwd:?}: {e}")))?;
+    }
+    enter_cgroup(ctx)?;
+    ctx.hook_state = crate::hooks::init_before_pivot(&ctx.sync, ctx.spec)?;
+    if ctx.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
+    }
+    rustix::process::fchdir(&root).sys("fchdir", || "rootfs".into())?;
+    rustix::process::chroot(".").sys("chroot", || "rootfs".into())?;
+    rustix::process::chdir("/").sys("chdir", || "/".into())?;
     Ok(root)
 }
 
