@@ -316,3 +316,31 @@ fn no_namespaces_shares_the_hosts() {
     drop(c);
     env.assert_clean();
 }
+
+/// A hostile /etc/passwd neither hangs the runtime nor leaks one of its fds into HOME: a
+/// FIFO (nobody writes it) and a magic link to one of the init's fds both give HOME "/".
+/// (runc 1.1.5 hangs forever on the FIFO: that part is fdbox's only.)
+#[test]
+fn home_with_a_hostile_passwd() {
+    let Some(env) = Env::new("home-hostile") else { return };
+    if !is_fdbox() {
+        return skip("runc 1.1.5 blocks on a FIFO /etc/passwd");
+    }
+    let rootfs = env.writable_rootfs();
+    let passwd = rootfs.join("etc/passwd");
+    env.sh(r#"echo "HOME=[$HOME]""#);
+    std::fs::remove_file(&passwd).unwrap();
+    let status = std::process::Command::new("mkfifo").arg(&passwd).status().expect("mkfifo");
+    assert!(status.success());
+    let c = env.container("fifo");
+    let out = c.run(&[]).ok();
+    assert_eq!(out.stdout.trim(), "HOME=[/]", "{out}");
+    drop(c);
+    std::fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink("/proc/self/fd/3", &passwd).unwrap();
+    let c = env.container("magic");
+    let out = c.run(&[]).ok();
+    assert_eq!(out.stdout.trim(), "HOME=[/]", "{out}");
+    drop(c);
+    env.assert_clean();
+}

@@ -452,11 +452,16 @@ fn set_home(envp: &mut Vec<CString>, uid: u32) {
 
 /// The home field of `uid`'s first entry in /etc/passwd (the container's:
 /// we are in its root), if there is a non-empty one. The file is the
-/// container's to shape: only a regular file is read (no FIFO to block on,
-/// no device), at most 4 MiB of it.
+/// container's to shape: it is resolved in our root without magic links,
+/// and only a regular file is read (no FIFO to block on, no device), at
+/// most 4 MiB of it.
 fn passwd_home(uid: u32) -> Option<String> {
     use std::io::Read;
-    let fd = rustix::fs::open("/etc/passwd", OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    // No magic link: /proc/self/fd/N would name one of our own fds.
+    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let resolve = rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS;
+    let fd = rustix::fs::openat2(&root, "etc/passwd", flags, Mode::empty(), resolve).ok()?;
     let st = rustix::fs::fstat(&fd).ok()?;
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
