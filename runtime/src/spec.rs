@@ -169,9 +169,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         seen.push(ns.typ());
     }
     if !seen.contains(&LinuxNamespaceType::Mount) {
-        return Err(Error::Config(
-            "config.json: a mount namespace is required to set up the rootfs".into(),
-        ));
+        check_without_mount_namespace(spec, linux)?;
     }
     let has_uts = seen.contains(&LinuxNamespaceType::Uts);
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty()) && !has_uts {
@@ -216,6 +214,35 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A namespace not listed is the runtime's (runtime-spec), the mount
+/// namespace too: the container then lives in the host's mount namespace,
+/// chrooted into its rootfs (a detached clone of it, so `root.readonly`
+/// still changes no host mount). What would need a mount made there is
+/// refused, where runc would make it on the host and leave it behind.
+fn check_without_mount_namespace(spec: &Spec, linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let needs_mount = if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        Some("mounts")
+    } else if linux.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        Some("linux.devices")
+    } else if linux.masked_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+        Some("linux.maskedPaths")
+    } else if linux.readonly_paths().as_ref().is_some_and(|p| !p.is_empty()) {
+        Some("linux.readonlyPaths")
+    } else if linux.rootfs_propagation().as_ref().is_some_and(|p| !p.is_empty()) {
+        Some("linux.rootfsPropagation")
+    } else if spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
+        Some("process.terminal (the console is a mount)")
+    } else {
+        None
+    };
+    match needs_mount {
+        Some(what) => Err(Error::Config(format!(
+            "config.json: {what} without a mount namespace would change the host's mounts: add {{\"type\": \"mount\"}} to linux.namespaces"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// OCI id mappings as `fdbox_idmap` extents.

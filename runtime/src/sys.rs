@@ -427,3 +427,40 @@ pub fn getresuid_gid() -> Result<([u32; 3], [u32; 3]), Errno> {
     }
     Ok(([ru, eu, su], [rg, eg, sg]))
 }
+
+/// Bring the loopback interface of this process's network namespace up:
+/// `SIOCGIFFLAGS` then `SIOCSIFFLAGS` with `IFF_UP` on `lo`, through a
+/// throwaway AF_INET datagram socket (closed on return).
+///
+/// See <https://man7.org/linux/man-pages/man7/netdevice.7.html>.
+pub fn loopback_up() -> Result<(), Errno> {
+    let sock = rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data (an array and a union of integers
+    // and arrays); all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the NUL-terminated name of `req` and
+    // writes its flags member; `req` lives across the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req as *mut libc::ifreq) } < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: SIOCGIFFLAGS filled in the flags member of the union.
+    let flags = unsafe { req.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short != 0 {
+        return Ok(());
+    }
+    req.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+    // SAFETY: SIOCSIFFLAGS reads the name and flags of `req`, which lives
+    // across the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req as *const libc::ifreq) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
+}

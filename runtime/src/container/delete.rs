@@ -9,7 +9,9 @@ use crate::state::{Root, State, StateDir, Unfinished};
 use fdbox_cgroups::Cgroup;
 
 /// Remove a stopped container; with `force`, kill it first (SIGKILL through
-/// the pidfd, then poll the pidfd until it is gone). A container whose
+/// the pidfd, then poll the pidfd until it is gone). A created container is
+/// killed and removed without `force` too, as runc does: its program never
+/// ran, so nothing of the user's is lost. A container whose
 /// create was killed before it wrote state.json is undone either way.
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let dir = match root.open_container(id) {
@@ -27,7 +29,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     };
     let (s, init) = status(&dir, &st);
     if let Some(init) = init {
-        if !force {
+        if !force && s != Status::Created {
             return Err(Error::State(format!(
                 "cannot delete container \"{id}\" that is not stopped: {}",
                 s.as_str()
@@ -44,7 +46,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             return Err(Error::State(format!("container \"{id}\" did not exit after SIGKILL")));
         }
     }
-    debug_assert!(s == Status::Stopped || force);
+    debug_assert!(s == Status::Stopped || s == Status::Created || force);
     remove(dir, &st, super::open_cgroup(&st))
 }
 

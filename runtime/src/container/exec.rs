@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 use rustix::event::{poll, PollFd, PollFlags};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::thread::ThreadNameSpaceType as Ns;
 
@@ -168,6 +169,19 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid())).sys("prctl", || "PR_SET_CHILD_SUBREAPER".into())?;
     }
 
+    // Without a mount namespace of its own the container shares ours, and
+    // its init is chrooted: take its root (after the open, the init still
+    // lives, so the pid was its), for the child to chroot into.
+    let root = if namespaces.contains(Ns::MOUNT) {
+        None
+    } else {
+        let path = format!("/proc/{}/root", init.pid());
+        let fd = rustix::fs::open(path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).sys("open", || path.clone())?;
+        if init.exited() {
+            return Err(Error::State(format!("cannot exec in container \"{}\": it is not running", o.id)));
+        }
+        Some(fd)
+    };
     let cgroup = open_cgroup(&st);
     // Born in the cgroup2 directory, it moves itself into the v1 ones.
     let self_attach = cgroup.as_ref().map(|c| c.self_attach()).transpose()?;
@@ -189,6 +203,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
                 sync: child_sync,
                 init: init.as_fd(),
                 namespaces,
+                root: root.as_ref().map(|r| r.as_fd()),
                 self_attach,
                 terminal,
                 extra_fds: o.preserve_fds,

@@ -5,9 +5,11 @@ use crate::error::{Error, Result, SysContext};
 use crate::state::Root;
 
 /// Parse a signal as runc does: a number, or a name with or without `SIG`.
+/// 0 is accepted, as by runc and kill(1): a probe that only checks the
+/// container is alive.
 pub fn parse_signal(s: &str) -> Result<i32> {
     if let Ok(n) = s.parse::<i32>() {
-        if (1..=libc::SIGRTMAX()).contains(&n) {
+        if (0..=libc::SIGRTMAX()).contains(&n) {
             return Ok(n);
         }
         return Err(Error::Config(format!("invalid signal {s:?}")));
@@ -70,12 +72,23 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 /// Send `sig` to the container's init through its pidfd; with `all`, to
 /// every process of its cgroup (v2 `cgroup.kill` for SIGKILL; otherwise
-/// each member through its own pidfd, frozen meanwhile on v1).
+/// each member through its own pidfd, frozen meanwhile on v1). Signal 0
+/// sends nothing: it succeeds while the init lives.
 pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = root.open_container(id)?;
     let st = dir.read_state()?;
     let (s, init) = status(&dir, &st);
     let init = match (s, init) {
+        // As runc, `--all` of a stopped container signals what is left in
+        // its cgroup (processes that outlived the init of a shared pid
+        // namespace) and succeeds when nothing is: containerd's runc shim
+        // calls it after the first process of such a pod exits.
+        (Status::Stopped, _) | (_, None) if all => {
+            return match super::open_cgroup(&st) {
+                Some(cg) if sig != 0 => Ok(cg.kill_all(signal_of(sig)?)?),
+                _ => Ok(()),
+            };
+        }
         // "container not running" is runc's wording, and containerd's runc shim looks for
         // it to tell "the process already exited" (NotFound) from a failed kill.
         (Status::Stopped, _) | (_, None) => {
@@ -83,10 +96,12 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         }
         (_, Some(i)) => i,
     };
+    if sig == 0 {
+        return Ok(());
+    }
     if all {
         let cg = super::require_cgroup(&st)?;
-        let signal = rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Config(format!("invalid signal {sig}")))?;
-        return Ok(cg.kill_all(signal)?);
+        return Ok(cg.kill_all(signal_of(sig)?)?);
     }
     init.signal(sig).sys("pidfd_send_signal", || format!("container {id} init (pid {})", init.pid()))?;
     // A frozen process acts on SIGKILL only once thawed (v1 freezer): as
@@ -95,6 +110,10 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         super::require_cgroup(&st)?.thaw()?;
     }
     Ok(())
+}
+
+fn signal_of(sig: i32) -> Result<rustix::process::Signal> {
+    rustix::process::Signal::from_named_raw(sig).ok_or_else(|| Error::Config(format!("invalid signal {sig}")))
 }
 
 #[cfg(test)]
@@ -109,7 +128,8 @@ mod tests {
         assert_eq!(parse_signal("9").unwrap(), 9);
         assert_eq!(parse_signal("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
         assert!(parse_signal("NOPE").is_err());
-        assert!(parse_signal("0").is_err());
+        assert_eq!(parse_signal("0").unwrap(), 0);
+        assert!(parse_signal("-1").is_err());
         assert!(parse_signal("99").is_err());
     }
 }

@@ -33,12 +33,17 @@ pub fn resume(root: &Root, id: &str) -> Result<()> {
     Ok(require_cgroup(&st)?.thaw()?)
 }
 
-/// The pids of the container's processes, in the host's pid view.
+/// The pids of the container's processes, in the host's pid view. As
+/// runc, a stopped container is no error: what is left in its cgroup (often
+/// nothing, so `ps` prints just the header).
 pub fn ps(root: &Root, id: &str) -> Result<Vec<i32>> {
     let dir = root.open_container(id)?;
     let st = dir.read_state()?;
     if status(&dir, &st).0 == Status::Stopped {
-        return Err(Error::State(format!("container \"{id}\" is not running")));
+        return match super::open_cgroup(&st) {
+            Some(cg) => Ok(cg.pids()?),
+            None => Ok(Vec::new()),
+        };
     }
     Ok(require_cgroup(&st)?.pids()?)
 }

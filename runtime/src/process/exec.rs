@@ -28,6 +28,9 @@ pub struct ExecCtx<'a> {
     pub init: BorrowedFd<'a>,
     /// Namespaces to join through the init's pidfd (no pid: see above).
     pub namespaces: ThreadNameSpaceType,
+    /// The init's root, to chroot into, when the container has no mount
+    /// namespace of its own (the init is chrooted in ours).
+    pub root: Option<BorrowedFd<'a>>,
     /// Our way into the container's v1 cgroups, taken first thing.
     pub self_attach: Option<fdbox_cgroups::SelfAttach>,
     pub terminal: bool,
@@ -71,6 +74,7 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     // namespace already: keep only what we use and the fds passed on.
     let seccomp_fds = ctx.seccomp.as_ref().map(|s| s.raw_fds()).unwrap_or_default();
     let mut keep = vec![ctx.sync.as_fd().as_raw_fd(), ctx.init.as_raw_fd()];
+    keep.extend(ctx.root.map(|r| r.as_raw_fd()));
     keep.extend(ctx.self_attach.iter().flat_map(|a| a.raw_fds()));
     keep.extend(&seccomp_fds);
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "fds the exec child does not need".into())?;
@@ -85,8 +89,12 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     if !ctx.namespaces.is_empty() {
         move_into_thread_name_spaces(ctx.init, ctx.namespaces).sys("setns", || "container namespaces through the init's pidfd".into())?;
     }
-    // In the container now: the init's pidfd is not needed any more (and
-    // not used after this).
+    if let Some(root) = ctx.root {
+        rustix::process::fchdir(root).sys("fchdir", || "the container's root".into())?;
+        rustix::process::chroot(".").sys("chroot", || "the container's root".into())?;
+    }
+    // In the container now: the init's pidfd (and its root's fd) are not
+    // needed any more (and not used after this).
     let mut keep = vec![ctx.sync.as_fd().as_raw_fd()];
     keep.extend(&seccomp_fds);
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the init's pidfd".into())?;
@@ -110,7 +118,7 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
         let (master, _slave) = open_terminal(process)?;
         send_master(&ctx.sync, master)?;
     }
-    let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     // With no_new_privs, seccomp goes in as the very last step.
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {

@@ -146,6 +146,14 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     if in_userns {
         switch_user(0, 0, &[])?;
     }
+    // A new network namespace has only a loopback device, down: as runc,
+    // bring it up (a joined namespace is someone else's to configure).
+    let new_netns = ctx.spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
+        n.iter().any(|n| n.typ() == LinuxNamespaceType::Network && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty()))
+    });
+    if new_netns {
+        sys::loopback_up().sys("ioctl(SIOCSIFFLAGS)", || "lo up".into())?;
+    }
     // In our namespaces, before any container mount (see security/sysctl.rs).
     crate::security::sysctl::apply(ctx.spec)?;
     let root = setup_rootfs(ctx)?;
@@ -158,7 +166,7 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
         join_session_keyring(ctx.id)?;
     }
     let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
-    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
+    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     // From "ready" on, a process of the container (`exec`) may look at us
     // (/proc/1/fd with CAP_SYS_PTRACE): the host's mounts and namespaces we
     // made the container from are gone by then. What stays: init.sock, the
@@ -182,9 +190,10 @@ pub(crate) fn become_process(
     caps: Option<&CapMasks>,
     seccomp: Option<&crate::security::seccomp::Prepared>,
     arg0: &CString,
-    envp: &[CString],
+    envp: &mut Vec<CString>,
 ) -> Result<CString> {
     let user = process.user();
+    set_home(envp, user.uid());
     // cwd before the user switch (root can enter any directory); again
     // after it if root could not (a directory only the user can search).
     let cwd = process.cwd().to_string_lossy().into_owned();
@@ -277,6 +286,10 @@ fn join_namespaces(ctx: &InitCtx<'_>) -> Result<()> {
 
 fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     let linux = ctx.spec.linux().as_ref();
+    let mount_ns = linux.and_then(|l| l.namespaces().as_ref()).is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Mount));
+    if !mount_ns {
+        return chroot_rootfs(ctx);
+    }
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
     let root = rootfs::attach_rootfs(&ctx.rootfs, propagation)?;
     let mut dev_is_tmpfs = false;
@@ -311,6 +324,13 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if dev_is_tmpfs || !devices.is_empty() {
         rootfs::setup_dev(&root, &devices, ctx.terminal)?;
     }
+    // A missing cwd is made, as runc does (root's, 0755), once every mount
+    // is there and before the rootfs turns read-only: inside the root, a
+    // symlink on the way resolved in it (RootFd), never out of it.
+    if let Some(p) = ctx.spec.process() {
+        let cwd = p.cwd().to_string_lossy();
+        root.ensure(&cwd, fdbox_mount::NodeKind::Dir).map_err(|e| Error::Config(format!("process.cwd {cwd:?}: {e}")))?;
+    }
     // The create operation's hooks run here: every mount is made, and
     // pivot_root has not happened yet (runtime-spec); as in runc, before
     // the masks and read-only remounts, so they may still write there.
@@ -329,11 +349,37 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     Ok(root)
 }
 
+/// Without a mount namespace of its own (spec::validate refused whatever
+/// needs a mount) the container shares the host's: no mount is made, and
+/// the init chroots into its rootfs, the detached clone the parent made
+/// (in no namespace, so `root.readonly` on it changes no host mount).
+fn chroot_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
+    if !ctx.mounts.is_empty() {
+        return Err(Error::Config("mounts need a mount namespace of the container's own".into()));
+    }
+    let root = RootFd::new(rustix::io::fcntl_dupfd_cloexec(&ctx.rootfs, 0).sys("fcntl(F_DUPFD_CLOEXEC)", || "rootfs".into())?);
+    if let Some(p) = ctx.spec.process() {
+        let cwd = p.cwd().to_string_lossy();
+        root.ensure(&cwd, fdbox_mount::NodeKind::Dir).map_err(|e| Error::Config(format!("process.cwd {cwd:?}: {e}")))?;
+    }
+    enter_cgroup(ctx)?;
+    ctx.hook_state = crate::hooks::init_before_pivot(&ctx.sync, ctx.spec)?;
+    if ctx.spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        ctx.rootfs.set_attr(fdbox_mount::MountAttr::MOUNT_ATTR_RDONLY, fdbox_mount::MountAttr::empty(), None, false)?;
+    }
+    rustix::process::fchdir(&root).sys("fchdir", || "rootfs".into())?;
+    rustix::process::chroot(".").sys("chroot", || "rootfs".into())?;
+    rustix::process::chdir("/").sys("chdir", || "/".into())?;
+    Ok(root)
+}
+
 fn set_hostname(spec: &Spec) -> Result<()> {
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         rustix::system::sethostname(h.as_bytes()).sys("sethostname", || h.to_string())?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+    // A `kernel.domainname` sysctl (written before) wins, as in runc.
+    let sysctl_sets_it = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).is_some_and(|s| s.contains_key("kernel.domainname"));
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty() && !sysctl_sets_it) {
         rustix::system::setdomainname(d.as_bytes()).sys("setdomainname", || d.to_string())?;
     }
     Ok(())
@@ -387,6 +433,50 @@ fn join_session_keyring(id: &str) -> Result<()> {
         Ok(()) | Err(Errno::NOSYS) | Err(Errno::PERM) => Ok(()),
         Err(e) => Err(Error::sys("keyctl", "KEYCTL_JOIN_SESSION_KEYRING", e)),
     }
+}
+
+/// As runc: without a (non-empty) HOME in the environment, HOME is the
+/// home directory of the process's uid in the container's /etc/passwd, or
+/// "/". Runs in the container's root, as root, before the user switch.
+fn set_home(envp: &mut Vec<CString>, uid: u32) {
+    if envp.iter().any(|e| e.as_bytes().strip_prefix(b"HOME=").is_some_and(|v| !v.is_empty())) {
+        return;
+    }
+    envp.retain(|e| e.as_bytes() != b"HOME=");
+    let home = passwd_home(uid).unwrap_or_else(|| "/".into());
+    // home_of never returns a NUL.
+    if let Ok(h) = CString::new(format!("HOME={home}")) {
+        envp.push(h);
+    }
+}
+
+/// The home field of `uid`'s first entry in /etc/passwd (the container's:
+/// we are in its root), if there is a non-empty one. The file is the
+/// container's to shape: it is resolved in our root without magic links,
+/// and only a regular file is read (no FIFO to block on, no device), at
+/// most 4 MiB of it.
+fn passwd_home(uid: u32) -> Option<String> {
+    use std::io::Read;
+    // No magic link: /proc/self/fd/N would name one of our own fds.
+    let root = rustix::fs::open("/", OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).ok()?;
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let resolve = rustix::fs::ResolveFlags::IN_ROOT | rustix::fs::ResolveFlags::NO_MAGICLINKS;
+    let fd = rustix::fs::openat2(&root, "etc/passwd", flags, Mode::empty(), resolve).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+        return None;
+    }
+    let mut text = Vec::new();
+    std::fs::File::from(fd).take(4 << 20).read_to_end(&mut text).ok()?;
+    home_of(&String::from_utf8_lossy(&text), uid)
+}
+
+/// `uid`'s home in passwd(5) text.
+fn home_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid) && !f[5].is_empty() && !f[5].contains('\0')).then(|| f[5].to_string())
+    })
 }
 
 /// Resolve `argv[0]` as execvp would, inside the container, so that a
@@ -536,4 +626,21 @@ fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
     }
     let e = sys::execve(exe, &ctx.argv, &ctx.envp);
     fail(format!("exec {:?}: {}", exe, fdbox_mount::describe(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::home_of;
+
+    #[test]
+    fn home_from_passwd() {
+        let text = "root:x:0:0:root:/root:/bin/sh\nbad line\nnobody:x:65534:65534::/nonexistent:/bin/false\n\
+                    noshell:x:7:7::/seven\nempty:x:8:8:::/bin/sh\nnul:x:9:9::/a\0b:/bin/sh\ndup:x:0:0::/other:/bin/sh\n";
+        assert_eq!(home_of(text, 0).as_deref(), Some("/root"));
+        assert_eq!(home_of(text, 65534).as_deref(), Some("/nonexistent"));
+        assert_eq!(home_of(text, 7).as_deref(), Some("/seven"));
+        assert_eq!(home_of(text, 8), None);
+        assert_eq!(home_of(text, 9), None);
+        assert_eq!(home_of(text, 1234), None);
+    }
 }

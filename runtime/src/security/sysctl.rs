@@ -3,7 +3,9 @@
 //! Only parameters that belong to a namespace the container owns are
 //! accepted (as runc's validator): `net.*` needs a network namespace,
 //! the System V IPC and POSIX message queue ones an IPC namespace,
-//! `kernel.hostname`/`kernel.domainname` a UTS namespace. Joining the
+//! `kernel.domainname` a UTS namespace (`kernel.hostname` is refused: the
+//! `hostname` field sets it; `kernel.domainname` wins over the `domainname`
+//! field, as in runc, which writes sysctls last). Joining the
 //! host's own namespace by path does not count. Anything else would change
 //! the host.
 //!
@@ -78,6 +80,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
     let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).cloned().unwrap_or_default();
     for key in sorted_keys(sysctl) {
         path_of(key)?;
+        // As runc: the hostname has a field of its own, and two sources
+        // for one value are refused, even when they agree.
+        if key == "kernel.hostname" {
+            return Err(Error::Config(
+                "linux.sysctl \"kernel.hostname\" is not allowed as it conflicts with the OCI \"hostname\" field".into(),
+            ));
+        }
         let Some(typ) = namespace_of(key) else {
             return Err(Error::Config(format!(
                 "linux.sysctl {key:?}: not in a namespace the container owns (it would change the host)"
