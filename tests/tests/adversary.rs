@@ -51,8 +51,10 @@ kill -CONT -1; echo done; exec sleep 600"#
     c.create(&[]).ok();
     c.start().ok();
     c.wait_for_stdout("ready");
-    // The exec runs in the test's temp dir (its cwd there is the decoy's directory).
-    let exec = env.rt_bare(&["--root", env.root.to_str().unwrap(), "exec", &c.id, "true"], &env.dir);
+    // The exec runs in the test's temp dir (its cwd there is the decoy's directory). Its
+    // program lives a while: the attacker must catch the process (in its setup, if it can)
+    // even on a loaded machine, or it would spin on `kill -STOP -1` forever.
+    let exec = env.rt_bare(&["--root", env.root.to_str().unwrap(), "exec", &c.id, "sleep", "2"], &env.dir);
     let seen = c.wait_for_stdout("done");
     drop(c);
     assert_eq!(fs::read_to_string(&decoy).unwrap(), "untouched\n", "a host file was written through the exec child:\n{seen}\nexec: {exec}");
