@@ -267,12 +267,55 @@ fn failing_start_container_hook_destroys_the_container() {
         return skip("runc 1.1 does not fail start on a startContainer hook");
     }
     let out = c.start().fails_with_one_line();
-    assert!(out.stderr.contains("startContainer") && out.stderr.contains("not-today"), "{out}");
+    // runc's words: `error running startContainer hook #0: exit status 4, stdout: …, stderr: …`.
+    assert!(out.stderr.contains("error running startContainer hook #0: exit status 4, stdout: , stderr: not-today"), "{out}");
     assert_eq!(kinds_logged(&env), ["startContainer", "poststop"]);
     assert!(c.state().is_err(), "the container still exists after its startContainer hook failed");
     assert!(cgroups_named(&c.id).is_empty(), "cgroups left: {:?}", cgroups_named(&c.id));
     drop(c);
     env.assert_clean();
+}
+
+/// A foreground `run` whose startContainer hook fails reports the hook's failure (index, exit
+/// status, stdout and stderr, in runc's words, on one line), not a missing container; the
+/// program never runs and nothing is left, with `--keep` too (runtime-spec lifecycle step 7;
+/// runc keeps a stopped container under `--keep`). runc 1.1.5 fails the same way
+/// (`error running hook #0: error running hook: exit status 3, stdout: …, stderr: …`, the output's
+/// newlines kept) and leaves nothing.
+#[test]
+fn failing_start_container_hook_fails_run_with_the_hook_error() {
+    let Some(env) = Env::new("hooks-run-startfail") else { return };
+    set_hooks(
+        &env,
+        &[
+            ("startContainer", logging_hook(&env, "startContainer", "echo hook-out; echo hook-err >&2; exit 3")),
+            ("poststop", logging_hook(&env, "poststop", "")),
+        ],
+    );
+    env.sh("echo process >> /tmp/log; exec sleep 600");
+    for extra in [&[][..], &["--keep"][..]] {
+        let _ = fs::remove_file(log_dir(&env).join("log"));
+        let c = env.container("runfail");
+        let out = c.run(extra);
+        assert!(!out.success(), "{extra:?}: run succeeded: {out}");
+        assert!(out.stderr.contains("exit status 3") && out.stderr.contains("hook-err"), "{extra:?}: {out}");
+        if is_fdbox() {
+            let out = out.fails_with_one_line();
+            assert!(
+                out.stderr.contains("error running startContainer hook #0: exit status 3, stdout: hook-out, stderr: hook-err"),
+                "{extra:?}: {out}"
+            );
+            assert_eq!(kinds_logged(&env), ["startContainer", "poststop"], "{extra:?}");
+        }
+        // runc keeps a stopped container under `--keep`; fdbox destroys it, as runtime-spec
+        // lifecycle step 7 says for a failed startContainer hook.
+        if is_fdbox() || extra.is_empty() {
+            assert!(c.state().is_err(), "{extra:?}: the container still exists after its startContainer hook failed");
+            assert!(cgroups_named(&c.id).is_empty(), "{extra:?}: cgroups left: {:?}", cgroups_named(&c.id));
+        }
+        drop(c);
+        env.assert_clean();
+    }
 }
 
 /// poststart and poststop failures are warnings: start and delete succeed, the remaining hooks

@@ -56,7 +56,12 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     let reaped = created.init.reap();
     if !o.keep {
         // Reaped, so stopped: no need to look the container up again.
-        delete::delete_stopped(root, &created.state, created.cgroup.take())?;
+        match delete::delete_stopped(root, &created.state, created.cgroup.take()) {
+            // A failed startContainer or poststart hook destroyed it
+            // already: its error is the one to report.
+            Err(Error::NotFound(_)) if result.is_err() => {}
+            other => other?,
+        }
     }
     let code = result?;
     let reaped = reaped.sys("waitid", || "container init".into())?;
