@@ -14,9 +14,10 @@
 //! what is executed; without `args`, argv is `[path]`), its `env` as the
 //! whole environment (without `env` it inherits the runtime's, as runc), and
 //! is killed once its `timeout` has passed. A failing `prestart`,
-//! `createRuntime`, `createContainer` or `startContainer` hook fails the
-//! operation and the container is destroyed; a failing `poststart` or
-//! `poststop` hook is a warning (runtime-spec 1.2, lifecycle steps 9 and 13).
+//! `createRuntime`, `createContainer`, `startContainer` or `poststart` hook
+//! fails the operation and the container is destroyed (runtime-spec 1.3 made
+//! `poststart` fatal, lifecycle step 9, as runc always had it); a failing
+//! `poststop` hook is a warning (lifecycle step 13).
 //!
 //! Hooks are spawned with `std::process::Command` and waited for in one
 //! `poll` over the child's pidfd and its pipes: no thread is started, so the
@@ -163,7 +164,7 @@ pub fn run(spec: &Spec, kind: Kind, state: &HookState) -> Result<()> {
 }
 
 /// Run every hook of `kind`, logging each failure as a warning and going on
-/// (`poststart`, `poststop`).
+/// (`poststop`).
 pub fn run_warn(spec: &Spec, kind: Kind, state: &HookState) {
     let stdin = state.to_json();
     for (i, h) in list(spec, kind).iter().enumerate() {

@@ -70,10 +70,16 @@ fn release(root: &Root, dir: StateDir, st: &State, init: Option<&PidFd>) -> Resu
     // The container runs: other commands (a hook's `fdbox state`) may lock
     // its state dir now.
     drop(dir);
-    // poststart hooks, whose failure is only a warning (runtime-spec 1.2,
-    // lifecycle step 9).
+    // A failed poststart hook fails start and stops the container, which is
+    // then destroyed and its poststop hooks run (runtime-spec 1.3 lifecycle
+    // steps 9 → 12, 13; runc kills the container too).
     let state = HookState::of(st, "running");
-    hooks::run_warn(&st.config, hooks::Kind::Poststart, &state);
+    if let Err(e) = hooks::run(&st.config, hooks::Kind::Poststart, &state) {
+        if let Err(d) = super::delete(root, id, true) {
+            crate::log::warn(&format!("destroying container \"{id}\" after its poststart hook failed: {d}"));
+        }
+        return Err(e);
+    }
     // As runc: start returns once the container said READY (or died).
     if let (Some(notify), Some(init)) = (notify, init) {
         notify.forward(init)?;
