@@ -370,11 +370,14 @@ fn drain<R: Read>(pipe: &mut Option<R>, buf: &mut Vec<u8>) -> bool {
     }
 }
 
-/// A hook's output folded into one line for an error message.
+/// A hook's output folded into one line for an error message; control
+/// characters (a `\r`, terminal escapes from a hook that runs in the
+/// container) become spaces.
 fn one_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .lines()
-        .map(str::trim)
+        .map(|l| l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>())
+        .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ")
@@ -430,6 +433,8 @@ mod tests {
         assert_eq!(run_one(&h, b"{}").unwrap_err(), "exit status 3, stdout: , stderr: one; two");
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo out; echo err >&2; kill -9 $$"]}));
         assert_eq!(run_one(&h, b"{}").unwrap_err(), "signal: killed, stdout: out, stderr: err");
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "printf 'a\\r\\033[2Jb\\n' >&2; exit 1"]}));
+        assert_eq!(run_one(&h, b"{}").unwrap_err(), "exit status 1, stdout: , stderr: a  [2Jb");
         let h = hook(serde_json::json!({"path": "/nonexistent/hook"}));
         assert!(run_one(&h, b"{}").unwrap_err().starts_with("exec /nonexistent/hook: "));
         assert_eq!(failure(Kind::StartContainer, 0, "x"), "error running startContainer hook #0: x");
