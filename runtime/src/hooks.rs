@@ -14,9 +14,10 @@
 //! what is executed; without `args`, argv is `[path]`), its `env` as the
 //! whole environment (without `env` it inherits the runtime's, as runc), and
 //! is killed once its `timeout` has passed. A failing `prestart`,
-//! `createRuntime`, `createContainer` or `startContainer` hook fails the
-//! operation and the container is destroyed; a failing `poststart` or
-//! `poststop` hook is a warning (runtime-spec 1.2, lifecycle steps 9 and 13).
+//! `createRuntime`, `createContainer`, `startContainer` or `poststart` hook
+//! fails the operation and the container is destroyed (runtime-spec 1.3 made
+//! `poststart` fatal, lifecycle step 9, as runc always had it); a failing
+//! `poststop` hook is a warning (lifecycle step 13).
 //!
 //! Hooks are spawned with `std::process::Command` and waited for in one
 //! `poll` over the child's pidfd and its pipes: no thread is started, so the
@@ -157,18 +158,18 @@ impl HookState {
 pub fn run(spec: &Spec, kind: Kind, state: &HookState) -> Result<()> {
     let stdin = state.to_json();
     for (i, h) in list(spec, kind).iter().enumerate() {
-        run_one(h, &stdin).map_err(|e| Error::Hook(format!("{} hook #{i} ({}): {e}", kind.name(), h.path().display())))?;
+        run_one(h, &stdin).map_err(|e| Error::Hook(failure(kind, i, &e)))?;
     }
     Ok(())
 }
 
 /// Run every hook of `kind`, logging each failure as a warning and going on
-/// (`poststart`, `poststop`).
+/// (`poststop`).
 pub fn run_warn(spec: &Spec, kind: Kind, state: &HookState) {
     let stdin = state.to_json();
     for (i, h) in list(spec, kind).iter().enumerate() {
         if let Err(e) = run_one(h, &stdin) {
-            crate::log::warn(&format!("{} hook #{i} ({}): {e}", kind.name(), h.path().display()));
+            crate::log::warn(&failure(kind, i, &e));
         }
     }
 }
@@ -199,9 +200,15 @@ pub fn init_before_pivot(sync: &SyncSocket, spec: &Spec) -> Result<Option<HookSt
     Ok(Some(state.with_status("created")))
 }
 
+/// The one line that reports hook #`i` of `kind` failing, in runc's words
+/// (clients grep for `error running <kind> hook #<n>:`).
+fn failure(kind: Kind, i: usize, why: &str) -> String {
+    format!("error running {} hook #{i}: {why}", kind.name())
+}
+
 /// Whether an error line reported by the init is a failed `kind` hook.
 pub fn is_failure_of(message: &str, kind: Kind) -> bool {
-    message.starts_with(&format!("{} hook #", kind.name()))
+    message.starts_with(&format!("error running {} hook #", kind.name()))
 }
 
 /// How much of a hook's stdout/stderr is kept for the error message.
@@ -229,7 +236,7 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // Only stdio (no fd of ours or of our caller), and it dies with us.
     crate::sys::hook_child_setup(&mut cmd);
-    let mut child = cmd.spawn().map_err(|e| format!("exec: {e}"))?;
+    let mut child = cmd.spawn().map_err(|e| format!("exec {}: {}", path.display(), fdbox_mount::describe(Errno::from_io_error(&e).unwrap_or(Errno::IO))))?;
     // Our own unreaped child: its pid cannot be reused before this open.
     let pidfd = rustix::process::Pid::from_raw(child.id() as i32)
         .ok_or(Errno::SRCH)
@@ -310,7 +317,7 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
     if timed_out {
         let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
         let _ = child.wait();
-        return Err(format!("killed after its timeout of {}s", timeout.map_or(0, |t| t.as_secs())));
+        return Err(format!("hook ran past specified timeout of {}s and was killed", timeout.map_or(0, |t| t.as_secs())));
     }
     // What the hook wrote just before it exited (a descendant that kept the
     // pipes open is not waited for).
@@ -321,13 +328,28 @@ fn run_one(hook: &Hook, stdin: &[u8]) -> Result<(), String> {
         return Ok(());
     }
     use std::os::unix::process::ExitStatusExt;
+    // As runc (Go's exec error, then both outputs), folded into one line.
     let how = match (status.code(), status.signal()) {
-        (Some(c), _) => format!("exited with status {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("signal: {}", signal_name(s)),
         _ => "failed".to_string(),
     };
-    let said = one_line(if err_buf.iter().any(|b| !b.is_ascii_whitespace()) { &err_buf } else { &out_buf });
-    Err(if said.is_empty() { how } else { format!("{how}: {said}") })
+    Err(format!("{how}, stdout: {}, stderr: {}", one_line(&out_buf), one_line(&err_buf)))
+}
+
+/// How Go names the signals that commonly end a hook (runc's messages).
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGHUP => "hangup".into(),
+        libc::SIGINT => "interrupt".into(),
+        libc::SIGQUIT => "quit".into(),
+        libc::SIGABRT => "aborted".into(),
+        libc::SIGKILL => "killed".into(),
+        libc::SIGSEGV => "segmentation fault".into(),
+        libc::SIGPIPE => "broken pipe".into(),
+        libc::SIGTERM => "terminated".into(),
+        n => format!("signal {n}"),
+    }
 }
 
 /// Read what is available; false at end-of-file or on an error.
@@ -348,11 +370,14 @@ fn drain<R: Read>(pipe: &mut Option<R>, buf: &mut Vec<u8>) -> bool {
     }
 }
 
-/// A hook's output folded into one line for an error message.
+/// A hook's output folded into one line for an error message; control
+/// characters (a `\r`, terminal escapes from a hook that runs in the
+/// container) become spaces.
 fn one_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .lines()
-        .map(str::trim)
+        .map(|l| l.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>())
+        .map(|l| l.trim().to_string())
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join("; ")
@@ -405,16 +430,23 @@ mod tests {
     #[test]
     fn failure_carries_status_and_stderr() {
         let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo one >&2; echo two >&2; exit 3"]}));
-        assert_eq!(run_one(&h, b"{}").unwrap_err(), "exited with status 3: one; two");
+        assert_eq!(run_one(&h, b"{}").unwrap_err(), "exit status 3, stdout: , stderr: one; two");
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "echo out; echo err >&2; kill -9 $$"]}));
+        assert_eq!(run_one(&h, b"{}").unwrap_err(), "signal: killed, stdout: out, stderr: err");
+        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", "printf 'a\\r\\033[2Jb\\n' >&2; exit 1"]}));
+        assert_eq!(run_one(&h, b"{}").unwrap_err(), "exit status 1, stdout: , stderr: a  [2Jb");
         let h = hook(serde_json::json!({"path": "/nonexistent/hook"}));
-        assert!(run_one(&h, b"{}").unwrap_err().starts_with("exec: "));
+        assert!(run_one(&h, b"{}").unwrap_err().starts_with("exec /nonexistent/hook: "));
+        assert_eq!(failure(Kind::StartContainer, 0, "x"), "error running startContainer hook #0: x");
+        assert!(is_failure_of(&failure(Kind::StartContainer, 2, "x"), Kind::StartContainer));
+        assert!(!is_failure_of(&failure(Kind::Poststart, 0, "x"), Kind::StartContainer));
     }
 
     #[test]
     fn timeout_kills_the_hook() {
         let h = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}));
         let t = Instant::now();
-        assert_eq!(run_one(&h, b"{}").unwrap_err(), "killed after its timeout of 1s");
+        assert_eq!(run_one(&h, b"{}").unwrap_err(), "hook ran past specified timeout of 1s and was killed");
         assert!(t.elapsed() < Duration::from_secs(10));
     }
 

@@ -94,6 +94,25 @@ pub fn warn(msg: &str) {
     }
 }
 
+/// Whether `--debug` is set: check it before building a debug message
+/// (the [`debug!`](crate::debug) macro does), so that logging costs nothing
+/// without it.
+pub fn debug_enabled() -> bool {
+    CONFIG.get().is_some_and(|c| c.debug)
+}
+
+/// `debug!("fmt", args…)`: log at debug level (runc's `level=debug`) when
+/// `--debug` is set; the message is only formatted then. Only for the fdbox
+/// process itself: the init and exec children write to the container's stdio.
+#[macro_export]
+macro_rules! debug {
+    ($($arg:tt)*) => {
+        if $crate::log::debug_enabled() {
+            $crate::log::debug(&format!($($arg)*));
+        }
+    };
+}
+
 /// Log a debug message when `--debug` is set.
 pub fn debug(msg: &str) {
     let Some(cfg) = CONFIG.get() else { return };

@@ -1,6 +1,6 @@
 //! OCI lifecycle hooks: order, the namespaces each kind runs in, the state on stdin, `args`,
-//! `env`, `timeout`, and the failure semantics of runtime-spec 1.2 (a failing create/start
-//! hook fails the operation and destroys the container; poststart/poststop failures are
+//! `env`, `timeout`, and the failure semantics of runtime-spec 1.3 (a failing create/start/
+//! poststart hook fails the operation and destroys the container; poststop failures are
 //! warnings).
 //!
 //! Every hook is `/bin/sh -c SCRIPT NAME` (`$0` is the hook's name): it appends a line to a log
@@ -267,7 +267,8 @@ fn failing_start_container_hook_destroys_the_container() {
         return skip("runc 1.1 does not fail start on a startContainer hook");
     }
     let out = c.start().fails_with_one_line();
-    assert!(out.stderr.contains("startContainer") && out.stderr.contains("not-today"), "{out}");
+    // runc's words: `error running startContainer hook #0: exit status 4, stdout: …, stderr: …`.
+    assert!(out.stderr.contains("error running startContainer hook #0: exit status 4, stdout: , stderr: not-today"), "{out}");
     assert_eq!(kinds_logged(&env), ["startContainer", "poststop"]);
     assert!(c.state().is_err(), "the container still exists after its startContainer hook failed");
     assert!(cgroups_named(&c.id).is_empty(), "cgroups left: {:?}", cgroups_named(&c.id));
@@ -275,21 +276,63 @@ fn failing_start_container_hook_destroys_the_container() {
     env.assert_clean();
 }
 
-/// poststart and poststop failures are warnings: start and delete succeed, the remaining hooks
-/// of the list still run, and the warning names the hook.
+/// A foreground `run` whose startContainer hook fails reports the hook's failure (index, exit
+/// status, stdout and stderr, in runc's words, on one line), not a missing container; the
+/// program never runs and nothing is left, with `--keep` too (runtime-spec lifecycle step 7;
+/// runc keeps a stopped container under `--keep`). runc 1.1.5 fails the same way
+/// (`error running hook #0: error running hook: exit status 3, stdout: …, stderr: …`, the output's
+/// newlines kept) and leaves nothing.
 #[test]
-fn failing_poststart_and_poststop_hooks_are_warnings() {
+fn failing_start_container_hook_fails_run_with_the_hook_error() {
+    let Some(env) = Env::new("hooks-run-startfail") else { return };
+    set_hooks(
+        &env,
+        &[
+            ("startContainer", logging_hook(&env, "startContainer", "echo hook-out; echo hook-err >&2; exit 3")),
+            ("poststop", logging_hook(&env, "poststop", "")),
+        ],
+    );
+    env.sh("echo process >> /tmp/log; exec sleep 600");
+    for extra in [&[][..], &["--keep"][..]] {
+        let _ = fs::remove_file(log_dir(&env).join("log"));
+        let c = env.container("runfail");
+        let out = c.run(extra);
+        assert!(!out.success(), "{extra:?}: run succeeded: {out}");
+        assert!(out.stderr.contains("exit status 3") && out.stderr.contains("hook-err"), "{extra:?}: {out}");
+        if is_fdbox() {
+            let out = out.fails_with_one_line();
+            assert!(
+                out.stderr.contains("error running startContainer hook #0: exit status 3, stdout: hook-out, stderr: hook-err"),
+                "{extra:?}: {out}"
+            );
+            assert_eq!(kinds_logged(&env), ["startContainer", "poststop"], "{extra:?}");
+        }
+        // runc keeps a stopped container under `--keep`; fdbox destroys it, as runtime-spec
+        // lifecycle step 7 says for a failed startContainer hook.
+        if is_fdbox() || extra.is_empty() {
+            assert!(c.state().is_err(), "{extra:?}: the container still exists after its startContainer hook failed");
+            assert!(cgroups_named(&c.id).is_empty(), "{extra:?}: cgroups left: {:?}", cgroups_named(&c.id));
+        }
+        drop(c);
+        env.assert_clean();
+    }
+}
+
+/// poststop failures are warnings: delete succeeds, the remaining poststop hooks still run,
+/// and the warning names the hook.
+#[test]
+fn failing_poststop_hooks_are_warnings() {
     let Some(env) = Env::new("hooks-post-fail") else { return };
     if is_runc() {
-        // runc 1.1 follows runtime-spec 1.0: a failing poststart hook kills the container.
-        return skip("runc 1.1 predates runtime-spec 1.1's poststart warning semantics");
+        // runc 1.1 runs poststart hooks at create.
+        return skip("runc 1.1 runs poststart hooks at create");
     }
     let mut second_poststart = logging_hook(&env, "poststart", "");
     second_poststart["args"][3] = json!("poststart2");
     set_hooks(
         &env,
         &[
-            ("poststart", logging_hook(&env, "poststart", "echo poststart-broke >&2; exit 5")),
+            ("poststart", logging_hook(&env, "poststart", "")),
             ("poststart", second_poststart),
             ("poststop", logging_hook(&env, "poststop", "exit 6")),
             ("poststop", logging_hook(&env, "poststop", "")),
@@ -298,20 +341,89 @@ fn failing_poststart_and_poststop_hooks_are_warnings() {
     env.sh("echo up; exec sleep 600");
     let c = env.container("post");
     c.create(&[]).ok();
-    let out = c.start().ok();
-    assert!(out.stderr.contains("poststart") && out.stderr.contains("poststart-broke"), "no warning: {out}");
-    assert!(out.stderr.contains("warn"), "not logged as a warning: {out}");
+    c.start().ok();
     c.wait_for_stdout("up");
     assert_eq!(c.status(), "running");
     assert_eq!(kinds_logged(&env), ["poststart", "poststart2"]);
     c.kill("KILL").ok();
     c.wait_status("stopped");
     let out = c.delete(&[]).ok();
-    assert!(out.stderr.contains("poststop") && out.stderr.contains("status 6"), "no warning: {out}");
+    assert!(out.stderr.contains("error running poststop hook #0: exit status 6"), "no warning: {out}");
+    assert!(out.stderr.contains("warn"), "not logged as a warning: {out}");
     assert_eq!(kinds_logged(&env), ["poststart", "poststart2", "poststop", "poststop"]);
     assert!(c.state().is_err(), "the container still exists after delete");
     drop(c);
     env.assert_clean();
+}
+
+/// runtime-spec 1.3 (lifecycle step 9, PR #1262): a failing poststart hook fails `start` with
+/// one line in runc's words; the container is stopped and destroyed (its program, already
+/// running, is killed; no state, process, mount or cgroup is left), the remaining poststart
+/// hooks do not run, and the poststop hooks do. runc kills the container too (runc 1.1.5 runs
+/// poststart at `create`, which then fails; it has no `start` to check).
+#[test]
+fn failing_poststart_hook_fails_start_and_destroys_the_container() {
+    let Some(env) = Env::new("hooks-poststart-fail") else { return };
+    if is_runc() {
+        return skip("runc 1.1 runs poststart hooks at create");
+    }
+    let mut second_poststart = logging_hook(&env, "poststart", "");
+    second_poststart["args"][3] = json!("poststart2");
+    set_hooks(
+        &env,
+        &[
+            ("poststart", logging_hook(&env, "poststart", "echo ps-out; echo poststart-broke >&2; exit 5")),
+            ("poststart", second_poststart),
+            ("poststop", logging_hook(&env, "poststop", "")),
+        ],
+    );
+    env.sh("echo process >> /tmp/log; exec sleep 600");
+    let c = env.container("poststart");
+    c.create(&[]).ok();
+    let init = c.pid();
+    let out = c.start().fails_with_one_line();
+    assert!(
+        out.stderr.contains("error running poststart hook #0: exit status 5, stdout: ps-out, stderr: poststart-broke"),
+        "{out}"
+    );
+    assert!(!pid_alive(init), "the container's program still runs after its poststart hook failed");
+    let ran: Vec<String> = kinds_logged(&env).into_iter().filter(|k| k != "process").collect();
+    assert_eq!(ran, ["poststart", "poststop"]);
+    assert!(c.state().is_err(), "the container still exists after its poststart hook failed");
+    assert!(cgroups_named(&c.id).is_empty(), "cgroups left: {:?}", cgroups_named(&c.id));
+    drop(c);
+    env.assert_clean();
+}
+
+/// The same through `run` (foreground and detached): it fails with the hook's error and leaves
+/// nothing; runc 1.1.5 fails `run` the same way and leaves nothing either.
+#[test]
+fn failing_poststart_hook_fails_run_and_leaves_nothing() {
+    let Some(env) = Env::new("hooks-poststart-run") else { return };
+    set_hooks(
+        &env,
+        &[
+            ("poststart", logging_hook(&env, "poststart", "echo poststart-broke >&2; exit 5")),
+            ("poststop", logging_hook(&env, "poststop", "")),
+        ],
+    );
+    env.sh("exec sleep 600");
+    for extra in [&[][..], &["-d"][..]] {
+        let _ = fs::remove_file(log_dir(&env).join("log"));
+        let c = env.container("psrun");
+        let out = c.run(extra);
+        assert!(!out.success(), "{extra:?}: run succeeded: {out}");
+        assert!(out.stderr.contains("poststart-broke"), "{extra:?}: {out}");
+        if is_fdbox() {
+            let out = out.fails_with_one_line();
+            assert!(out.stderr.contains("error running poststart hook #0: exit status 5"), "{extra:?}: {out}");
+        }
+        assert_eq!(kinds_logged(&env), ["poststart", "poststop"], "{extra:?}");
+        assert!(c.state().is_err(), "{extra:?}: the container still exists after its poststart hook failed");
+        assert!(cgroups_named(&c.id).is_empty(), "{extra:?}: cgroups left: {:?}", cgroups_named(&c.id));
+        drop(c);
+        env.assert_clean();
+    }
 }
 
 /// A hook path must be absolute, a timeout positive: refused before anything is created.

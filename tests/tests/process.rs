@@ -129,3 +129,64 @@ fn writable_rootfs_is_the_bundle_rootfs() {
     drop(c);
     env.assert_clean();
 }
+
+/// `<runtime> --root <root> <args…>` with its stdio on a new pty whose own ONLCR is off (so the
+/// bytes read from its master are the ones the runtime wrote), waited for. Returns what the pty
+/// showed and whether the runtime succeeded.
+fn on_pty(env: &Env, args: &[&str]) -> (String, bool) {
+    use rustix::pty::{openpt, ptsname, unlockpt, OpenptFlags};
+    use rustix::termios::{tcgetattr, tcsetattr, OptionalActions, OutputModes};
+    use std::process::{Command, Stdio};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC).unwrap();
+    unlockpt(&master).unwrap();
+    let name = ptsname(&master, Vec::new()).unwrap();
+    let slave = rustix::fs::open(name.as_c_str(), rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY, rustix::fs::Mode::empty()).unwrap();
+    let mut t = tcgetattr(&slave).unwrap();
+    t.output_modes.remove(OutputModes::ONLCR);
+    tcsetattr(&slave, OptionalActions::Now, &t).unwrap();
+    let stdio = |fd: &std::os::fd::OwnedFd| Stdio::from(fd.try_clone().unwrap());
+    let mut child = Command::new(&runtime().bin)
+        .arg("--root")
+        .arg(&env.root)
+        .args(args)
+        .env(MARK_VAR, env.mark())
+        .stdin(stdio(&slave))
+        .stdout(stdio(&slave))
+        .stderr(stdio(&slave))
+        .spawn()
+        .unwrap();
+    drop(slave);
+    // Until the runtime exits and the slave is closed (EIO).
+    let shown = read_until(&master, &["\0never"], TIMEOUT);
+    let status = child.wait().unwrap();
+    (shown, status.success())
+}
+
+/// A foreground `run` with `terminal: true` and an `exec -t` print what the program wrote, `\n`
+/// as `\n`: the runtime clears ONLCR on the container's pty, as runc does (its terminal
+/// otherwise turns every `\n` into `\r\n`, and clients compare output).
+#[test]
+fn terminal_output_keeps_newlines() {
+    let Some(env) = Env::new("terminal-onlcr") else { return };
+    env.set("/process/terminal", json!(true));
+    env.args(&["printf", "a\\nb\\n"]);
+    let c = env.container("tty");
+    env.write_config();
+    let bundle = env.bundle.to_string_lossy().into_owned();
+    let (shown, ok) = on_pty(&env, &["run", "--bundle", &bundle, &c.id]);
+    assert!(ok, "run failed: {shown:?}");
+    assert_eq!(shown, "a\nb\n", "run with a terminal");
+    drop(c);
+
+    env.set("/process/terminal", json!(false));
+    env.args(&["sleep", "600"]);
+    let c = env.container("ttyexec");
+    c.create_and_start();
+    let (shown, ok) = on_pty(&env, &["exec", "-t", &c.id, "printf", "c\\nd\\n"]);
+    assert!(ok, "exec failed: {shown:?}");
+    assert_eq!(shown, "c\nd\n", "exec -t");
+    c.kill("KILL").ok();
+    c.wait_status("stopped");
+    drop(c);
+    env.assert_clean();
+}

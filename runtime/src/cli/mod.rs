@@ -41,8 +41,9 @@ pub struct Cli {
     /// Root directory for container state.
     #[arg(long, default_value = "/run/fdbox", value_name = "DIR")]
     pub root: String,
-    /// Use systemd to manage cgroups.
-    #[arg(long = "systemd-cgroup")]
+    /// Use systemd to manage cgroups: not supported yet, so not in --help
+    /// (given, it is refused with one line).
+    #[arg(long = "systemd-cgroup", hide = true)]
     pub systemd_cgroup: bool,
     /// Rootless mode (true, false or auto); accepted for compatibility.
     #[arg(long, value_name = "VALUE", default_value = "auto")]

@@ -65,9 +65,11 @@ pub fn create(root: &Root, o: &CreateOpts) -> Result<Created> {
             e => Error::sys("open", format!("bundle {bundle}"), e),
         })?;
     let spec = crate::spec::load(bundle_fd.as_fd(), &bundle)?;
+    crate::debug!("create {}: bundle {bundle}, config loaded", o.id);
     let mut guard = Cleanup { dir: Some(root.create_container(&o.id)?), child: None, creating: None, cgroup: None, poststop: None, armed: true };
     let created = create_in(&mut guard, o, Bundle { path: bundle, fd: bundle_fd, spec })?;
     guard.armed = false;
+    crate::debug!("create {}: created, init pid {}", o.id, created.state.pid);
     Ok(created)
 }
 
@@ -132,9 +134,12 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
     let root_cfg = spec.root().as_ref().ok_or_else(|| Error::Config("root is missing".into()))?;
     let root_path = root_cfg.path().to_string_lossy().into_owned();
     let rootfs_path = if root_path.starts_with('/') { root_path.clone() } else { format!("{bundle}/{root_path}") };
-    let rootfs_dir = rustix::fs::openat(&bundle_fd, root_path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+    // No symlink anywhere in root.path (runc refuses one too: the rootfs
+    // would be wherever the link points when it is read).
+    let rootfs_dir = rustix::fs::openat2(&bundle_fd, root_path.as_str(), OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty(), rustix::fs::ResolveFlags::NO_SYMLINKS)
         .map_err(|e| match e {
             Errno::NOENT | Errno::NOTDIR => Error::Config(format!("rootfs {rootfs_path}: no such directory")),
+            Errno::LOOP => Error::Config(format!("invalid rootfs {rootfs_path}: not an absolute path, or a symlink")),
             e => Error::sys("openat", format!("rootfs {rootfs_path}"), e),
         })?;
 
@@ -288,6 +293,7 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
         }
         Cloned::Parent { pid, pidfd } => (pid, pidfd),
     };
+    crate::debug!("create {}: init cloned, pid {}", o.id, pid.as_raw_nonzero());
     guard.child = Some(PidFd::new(pidfd, pid.as_raw_nonzero().get()));
     // We are the parent and have not reaped it, so the pid cannot be reused
     // before this read. The init dies with us until "ready" (its
@@ -467,6 +473,7 @@ fn wait_ready(sync: &SyncSocket, init: &PidFd, o: &CreateOpts, hook_ctx: (&oci_s
                 // The init made every mount and waits before pivot_root.
                 Some((Msg::Hooks, _)) => {
                     let (spec, state) = hook_ctx;
+                    crate::debug!("create {}: running the prestart and createRuntime hooks", state.id);
                     hooks::run(spec, hooks::Kind::Prestart, state)?;
                     hooks::run(spec, hooks::Kind::CreateRuntime, state)?;
                     sync.send(&Msg::HooksDone { state: state.clone() }, &[]).sys("sendmsg", || "sync socket".into())?;

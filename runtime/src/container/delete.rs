@@ -28,6 +28,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     };
     let (s, init) = status(&dir, &st);
+    crate::debug!("delete {id}: container is {}", s.as_str());
     if let Some(init) = init {
         if !force && s != Status::Created {
             return Err(Error::State(format!(
@@ -35,6 +36,7 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
                 s.as_str()
             )));
         }
+        crate::debug!("delete {id}: killing init pid {}", st.pid);
         let _ = init.signal(libc::SIGKILL);
         // A frozen process acts on SIGKILL only once thawed (v1 freezer).
         if s == Status::Paused {
@@ -107,6 +109,7 @@ fn remove(dir: StateDir, st: &State, cgroup: Option<Cgroup>) -> Result<()> {
         cg.destroy()?;
     }
     dir.remove()?;
+    crate::debug!("delete {}: cgroup and state removed", st.id);
     // After the container is deleted, before delete returns; failures are
     // warnings (runtime-spec lifecycle step 13).
     let state = crate::hooks::HookState::of(st, "stopped");

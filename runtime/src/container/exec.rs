@@ -235,6 +235,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
             return Err(e);
         }
     };
+    crate::debug!("exec {}: process pid {} runs", o.id, child.pid());
     if let Some(path) = &o.pid_file {
         super::create::write_pid_file(path, child.pid())?;
     }
@@ -247,6 +248,7 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     let waited = wait(&child, &sigfd, console.as_ref());
     drop(raw);
     let code = child.reap().sys("waitid", || "exec process".into())?;
+    crate::debug!("exec {}: process exited ({code})", o.id);
     Ok(waited?.unwrap_or(code))
 }
 

@@ -21,6 +21,8 @@ pub fn list(root_path: &str, format: ListFormat, quiet: bool) -> Result<String> 
         return Ok(states.iter().map(|s| format!("{}\n", s.id)).collect());
     }
     Ok(match format {
+        // runc prints Go's nil slice, `null`, when there is no container.
+        ListFormat::Json if states.is_empty() => "null\n".to_string(),
         ListFormat::Json => format!("{}\n", serde_json::to_string(&states).unwrap_or_else(|_| "[]".into())),
         ListFormat::Table => table(&states),
     })

@@ -44,6 +44,7 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     let mut copts = o.create.clone();
     copts.keep_console = true;
     let mut created = create(root, &copts)?;
+    crate::debug!("run {}: starting, then waiting for init pid {}", copts.id, created.state.pid);
     let result = start::start_created(root, &created.state, &created.init).and_then(|()| {
         let raw = created.console.as_ref().map(|m| RawTerminal::enter(m.as_fd()));
         let code = wait(&created.init, &sigfd, created.console.as_ref());
@@ -54,9 +55,15 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
         let _ = created.init.signal(libc::SIGKILL);
     }
     let reaped = created.init.reap();
+    crate::debug!("run {}: init exited{}", copts.id, reaped.as_ref().map(|c| format!(" ({c})")).unwrap_or_default());
     if !o.keep {
         // Reaped, so stopped: no need to look the container up again.
-        delete::delete_stopped(root, &created.state, created.cgroup.take())?;
+        match delete::delete_stopped(root, &created.state, created.cgroup.take()) {
+            // A failed startContainer or poststart hook destroyed it
+            // already: its error is the one to report.
+            Err(Error::NotFound(_)) if result.is_err() => {}
+            other => other?,
+        }
     }
     let code = result?;
     let reaped = reaped.sys("waitid", || "container init".into())?;

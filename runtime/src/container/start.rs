@@ -48,6 +48,7 @@ fn release(root: &Root, dir: StateDir, st: &State, init: Option<&PidFd>) -> Resu
     // From here on the container counts as started, whatever the exec does.
     dir.unlink(INIT_SOCK)?;
     rustix::io::write(&sock, b"start").sys("write", || INIT_SOCK.into())?;
+    crate::debug!("start {id}: told init pid {} to run the program", st.pid);
     let mut buf = vec![0u8; 4096];
     let n = loop {
         match rustix::io::read(sock.as_fd(), &mut buf) {
@@ -70,10 +71,17 @@ fn release(root: &Root, dir: StateDir, st: &State, init: Option<&PidFd>) -> Resu
     // The container runs: other commands (a hook's `fdbox state`) may lock
     // its state dir now.
     drop(dir);
-    // poststart hooks, whose failure is only a warning (runtime-spec 1.2,
-    // lifecycle step 9).
+    // A failed poststart hook fails start and stops the container, which is
+    // then destroyed and its poststop hooks run (runtime-spec 1.3 lifecycle
+    // steps 9 → 12, 13; runc kills the container too).
+    crate::debug!("start {id}: the program runs");
     let state = HookState::of(st, "running");
-    hooks::run_warn(&st.config, hooks::Kind::Poststart, &state);
+    if let Err(e) = hooks::run(&st.config, hooks::Kind::Poststart, &state) {
+        if let Err(d) = super::delete(root, id, true) {
+            crate::log::warn(&format!("destroying container \"{id}\" after its poststart hook failed: {d}"));
+        }
+        return Err(e);
+    }
     // As runc: start returns once the container said READY (or died).
     if let (Some(notify), Some(init)) = (notify, init) {
         notify.forward(init)?;

@@ -417,6 +417,11 @@ pub(crate) fn open_terminal(process: &oci_spec::runtime::Process) -> Result<(Own
         let ws = rustix::termios::Winsize { ws_row: u16::try_from(size.height()).unwrap_or(u16::MAX), ws_col: u16::try_from(size.width()).unwrap_or(u16::MAX), ws_xpixel: 0, ws_ypixel: 0 };
         rustix::termios::tcsetwinsize(&master, ws).sys("ioctl", || "TIOCSWINSZ".into())?;
     }
+    // A new pty turns every "\n" written into "\r\n"; runc clears ONLCR so
+    // that the program's output reaches the client as it wrote it.
+    let mut t = rustix::termios::tcgetattr(&slave).sys("ioctl", || "TCGETS".into())?;
+    t.output_modes.remove(rustix::termios::OutputModes::ONLCR);
+    rustix::termios::tcsetattr(&slave, rustix::termios::OptionalActions::Now, &t).sys("ioctl", || "TCSETS".into())?;
     let _ = rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(process.user().uid())), None);
     sys::set_controlling_terminal(slave.as_fd()).sys("ioctl", || "TIOCSCTTY".into())?;
     rustix::stdio::dup2_stdin(&slave).sys("dup2", || "pty → stdin".into())?;
