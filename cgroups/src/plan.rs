@@ -240,7 +240,9 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
         let reservation = check_mem("memory.reservation", m.reservation())?;
         let oom_off = m.disable_oom_killer() == Some(true);
         let check = m.check_before_update() == Some(true);
-        if limit != 0 || swap != 0 || reservation != 0 || m.swappiness().is_some() || oom_off {
+        // swappiness -1 (u64::MAX in the spec's unsigned field) is "not set", as runc
+        let swappiness = m.swappiness().filter(|s| *s != u64::MAX);
+        if limit != 0 || swap != 0 || reservation != 0 || swappiness.is_some() || oom_off {
             let t = target(avail, "memory", "memory")?;
             match t.ver {
                 V1 => {
@@ -254,7 +256,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                             value: reservation.to_string(),
                         });
                     }
-                    if let Some(s) = m.swappiness() {
+                    if let Some(s) = swappiness {
                         if s > 100 {
                             return Err(invalid("memory.swappiness", format!("{s} is above 100")));
                         }
@@ -265,7 +267,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                     }
                 }
                 V2 => {
-                    if m.swappiness().is_some() {
+                    if swappiness.is_some() {
                         return Err(unsupported_v2("memory.swappiness"));
                     }
                     if oom_off {
@@ -351,8 +353,12 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
     }
 
     if let Some(b) = r.block_io() {
-        let any = b.weight().is_some()
-            || b.leaf_weight().is_some()
+        // 0 is "not set" (runc; dockerd always writes `"weight": 0`, and
+        // the kernel's range starts at 1 or 10 anyway)
+        let weight = b.weight().filter(|w| *w != 0);
+        let leaf_weight = b.leaf_weight().filter(|w| *w != 0);
+        let any = weight.is_some()
+            || leaf_weight.is_some()
             || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
             || [
                 b.throttle_read_bps_device(),
@@ -368,7 +374,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                 _ => target(avail, "io", "blockIO")?,
             };
             let v1 = t.ver == V1;
-            if let Some(w) = b.weight() {
+            if let Some(w) = weight {
                 let alts = if v1 {
                     vec![("blkio.weight".into(), w.to_string()), ("blkio.bfq.weight".into(), w.to_string())]
                 } else {
@@ -376,7 +382,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                 };
                 ops.push(Op::WriteFirst { t: t.clone(), what: "blockIO.weight".into(), alts });
             }
-            if let Some(w) = b.leaf_weight() {
+            if let Some(w) = leaf_weight {
                 if !v1 {
                     return Err(unsupported_v2("blkio.leaf_weight (blockIO.leafWeight)"));
                 }
@@ -384,7 +390,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
             }
             for wd in b.weight_device().iter().flatten() {
                 let dev = devnum("blockIO.weightDevice", wd.major(), wd.minor())?;
-                if let Some(w) = wd.weight() {
+                if let Some(w) = wd.weight().filter(|w| *w != 0) {
                     let alts = if v1 {
                         vec![
                             ("blkio.weight_device".into(), format!("{dev} {w}")),
@@ -398,7 +404,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                     };
                     ops.push(Op::WriteFirst { t: t.clone(), what: "blockIO.weightDevice".into(), alts });
                 }
-                if let Some(w) = wd.leaf_weight() {
+                if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
                     if !v1 {
                         return Err(unsupported_v2("blkio.leaf_weight_device (blockIO.weightDevice.leafWeight)"));
                     }
@@ -792,6 +798,22 @@ mod tests {
             .expect("r");
         assert!(plan(&leaf, &v2()).is_err());
         assert_eq!(writes(&plan(&leaf, &v1()).expect("plan")), vec![w("blkio.leaf_weight", "300")]);
+    }
+
+    /// Issue 22: what dockerd writes for a container without limits plans
+    /// no write at all, on every layout (runc: zero is "not set").
+    #[test]
+    fn docker_zero_values_are_unset() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "swappiness": u64::MAX, "disableOOMKiller": false},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+            "pids": {"limit": 0},
+            "blockIO": {"weight": 0, "leafWeight": 0, "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]},
+        }))
+        .expect("docker-shaped resources");
+        for avail in [v1(), v2(), hybrid()] {
+            assert_eq!(plan(&r, &avail).expect("plan"), vec![], "{avail:?}");
+        }
     }
 
     #[test]

@@ -854,3 +854,42 @@ fn test_containers_live_under_the_test_parent() {
     drop(c);
     env.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Parity with runc (issues 16 and 22)
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 22: the `linux.resources` block dockerd writes for a container without limits: every
+/// field present with its zero value (`"blockIO": {"weight": 0}`, shares/quota/period 0, pids
+/// 0, …). runc treats each zero as "not set"; so must fdbox (a blkio weight of 0 made every
+/// `docker run` fail on a host without blkio.weight).
+#[test]
+fn docker_shaped_zero_resources_are_not_set() {
+    let Some(env) = Env::new("cg-docker-zero") else { return };
+    env.set(
+        "/linux/resources",
+        json!({
+            "devices": [
+                { "allow": false, "access": "rwm" },
+                { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" },
+                { "allow": true, "type": "c", "major": 136, "access": "rwm" }
+            ],
+            "memory": { "limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "disableOOMKiller": false },
+            "cpu": { "shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": "" },
+            "pids": { "limit": 0 },
+            "blockIO": { "weight": 0, "leafWeight": 0 }
+        }),
+    );
+    env.args(&["sleep", "1000"]);
+    let c = env.container("dz");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    assert_eq!(cg.memory_limit(), None, "memory limit 0 must leave it unlimited");
+    assert_eq!(cg.pids_max(), None, "pids limit 0 must leave it unlimited");
+    assert_eq!(cg.cpu_quota().0, None, "cpu quota 0 must leave it unlimited");
+    c.start().ok();
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
