@@ -893,3 +893,20 @@ fn docker_shaped_zero_resources_are_not_set() {
     env.assert_clean();
 }
 
+/// Issue 16 item 28: `update --cpu-quota -1` removes the quota (runc's flag parser takes -1).
+#[test]
+fn update_cpu_quota_minus_one_is_unlimited() {
+    let Some(env) = Env::new("cg-quota-m1") else { return };
+    env.set("/linux/resources/cpu", json!({ "quota": 20000, "period": 100000 }));
+    env.args(&["sleep", "1000"]);
+    let c = env.container("q");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    assert_eq!(cg.cpu_quota(), (Some(20000), 100000));
+    env.rt(&["update", "--cpu-quota", "-1", &c.id]).ok();
+    assert_eq!(cg.cpu_quota(), (None, 100000));
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
