@@ -910,3 +910,25 @@ fn update_cpu_quota_minus_one_is_unlimited() {
     env.assert_clean();
 }
 
+/// Issue 16 item 28: device access `a` in `linux.resources.devices` is ignored, as runc does
+/// (`rwa` is `rw`), instead of refusing the config.
+#[test]
+fn device_access_a_is_ignored() {
+    let Some(env) = Env::new("cg-dev-rwa") else { return };
+    env.set(
+        "/linux/resources/devices",
+        json!([{ "allow": false, "access": "rwm" }, { "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwa" }]),
+    );
+    env.args(&["sleep", "1000"]);
+    let c = env.container("rwa");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    if !v2() {
+        let list = cg.read("devices", "devices.list");
+        assert!(list.lines().any(|l| l == "c 10:229 rw"), "devices.list: {list}");
+    }
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
