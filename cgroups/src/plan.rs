@@ -242,7 +242,8 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
         let check = m.check_before_update() == Some(true);
         // swappiness -1 (u64::MAX in the spec's unsigned field) is "not set", as runc
         let swappiness = m.swappiness().filter(|s| *s != u64::MAX);
-        if limit != 0 || swap != 0 || reservation != 0 || swappiness.is_some() || oom_off {
+        let kernel_tcp = check_mem("memory.kernelTCP", m.kernel_tcp())?;
+        if limit != 0 || swap != 0 || reservation != 0 || swappiness.is_some() || oom_off || kernel_tcp != 0 {
             let t = target(avail, "memory", "memory")?;
             match t.ver {
                 V1 => {
@@ -261,6 +262,14 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                             return Err(invalid("memory.swappiness", format!("{s} is above 100")));
                         }
                         ops.push(Op::Write { t: t.clone(), file: "memory.swappiness".into(), value: s.to_string() });
+                    }
+                    // where the kernel has TCP memory accounting (as crun)
+                    if kernel_tcp != 0 {
+                        ops.push(Op::WriteIfExists {
+                            t: t.clone(),
+                            file: "memory.kmem.tcp.limit_in_bytes".into(),
+                            value: kernel_tcp.to_string(),
+                        });
                     }
                     if oom_off {
                         ops.push(Op::Write { t, file: "memory.oom_control".into(), value: "1".into() });
@@ -535,8 +544,8 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
 pub fn ignored_resources(r: &LinuxResources) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(m) = r.memory() {
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            w.push("memory.kernel and memory.kernelTCP are ignored: kernel memory is not limited separately".into());
+        if m.kernel().is_some() {
+            w.push("memory.kernel is ignored: kernel memory is not limited separately".into());
         }
         if m.use_hierarchy().is_some() {
             w.push("memory.useHierarchy is ignored: the kernel always accounts hierarchically".into());
@@ -865,5 +874,21 @@ mod tests {
             .expect("r");
         assert_eq!(ignored_resources(&r).len(), 1);
         assert!(plan(&r, &v1()).expect("plan").is_empty());
+    }
+
+    #[test]
+    fn kernel_tcp_on_v1_only() {
+        let r = |v: i64| {
+            LinuxResourcesBuilder::default()
+                .memory(LinuxMemoryBuilder::default().kernel_tcp(v).build().expect("m"))
+                .build()
+                .expect("r")
+        };
+        assert_eq!(writes(&plan(&r(1 << 24), &v1()).expect("plan")), vec![w("memory.kmem.tcp.limit_in_bytes", "16777216")]);
+        assert_eq!(writes(&plan(&r(-1), &hybrid()).expect("plan")), vec![w("memory.kmem.tcp.limit_in_bytes", "-1")]);
+        assert!(plan(&r(1 << 24), &v2()).expect("plan").is_empty());
+        assert!(plan(&r(0), &v1()).expect("plan").is_empty());
+        assert!(plan(&r(-2), &v1()).is_err());
+        assert!(ignored_resources(&r(1)).is_empty());
     }
 }

@@ -893,6 +893,31 @@ fn docker_shaped_zero_resources_are_not_set() {
     env.assert_clean();
 }
 
+/// Issue 16 item 16: `memory.kernelTCP` is set where the kernel has the file (cgroup v1
+/// memory.kmem.tcp.limit_in_bytes), as crun does, and ignored where it does not (cgroup v2).
+#[test]
+fn memory_kernel_tcp_is_set_where_the_kernel_has_it() {
+    let Some(env) = Env::new("cg-kmem-tcp") else { return };
+    let lim = 16 * MIB;
+    env.set("/linux/resources/memory", json!({ "kernelTCP": lim }));
+    env.args(&["sleep", "1000"]);
+    let c = env.container("ktcp");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    let file = cg.dir("memory").join("memory.kmem.tcp.limit_in_bytes");
+    if v2() || !file.exists() {
+        // nothing to set: the create above succeeded, which is the point here
+    } else if is_fdbox() {
+        assert_eq!(limit(&cg.read("memory", "memory.kmem.tcp.limit_in_bytes")), Some(lim));
+    } else {
+        // runc 1.1.5 warns "Kernel memory settings are ignored" and leaves it unlimited
+        assert_eq!(limit(&cg.read("memory", "memory.kmem.tcp.limit_in_bytes")), None);
+    }
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
 /// Issue 16 item 28: `update --cpu-quota -1` removes the quota (runc's flag parser takes -1).
 #[test]
 fn update_cpu_quota_minus_one_is_unlimited() {
