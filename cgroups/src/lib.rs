@@ -221,6 +221,31 @@ fn copy_cpuset(parent: &CgroupDir, child: &CgroupDir) -> Result<()> {
     Ok(())
 }
 
+/// Whether `d` is frozen, by itself or by a parent: v1 `freezer.state`
+/// other than THAWED (FREEZING too), cgroup2 `cgroup.events` frozen 1 or
+/// `cgroup.freeze` 1. Hierarchies without a freezer are never frozen.
+fn frozen(d: &CgroupDir, controllers: &[String], v2: bool) -> Result<bool> {
+    if v2 {
+        if !d.exists("cgroup.freeze") {
+            return Ok(false);
+        }
+        return Ok(d.read("cgroup.freeze")?.trim() == "1" || keyed(&d.read("cgroup.events")?, "frozen") == Some(1));
+    }
+    if !controllers.iter().any(|c| c == "freezer") {
+        return Ok(false);
+    }
+    Ok(d.read("freezer.state")?.trim() != "THAWED")
+}
+
+/// Refuse a frozen cgroup (runc: "container's cgroup unexpectedly frozen"):
+/// the container's processes would hang in it.
+fn refuse_frozen(p: &Pending, d: &CgroupDir, path: &str) -> Result<()> {
+    if frozen(d, &p.controllers, p.key.is_empty())? {
+        return Err(Error::Frozen { path: path.to_string(), label: d.label().to_string() });
+    }
+    Ok(())
+}
+
 /// Create the parents (as needed) and a fresh leaf in every hierarchy.
 /// Leaves that exist are checked for processes in *all* hierarchies before
 /// any is replaced, so an in-use cgroup is reported without side effects.
@@ -255,6 +280,7 @@ fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
     }
     for p in pend.iter() {
         if let Some(d) = &p.existing {
+            refuse_frozen(p, d, path)?;
             let pids = d.procs_recursive(MAX_DEPTH)?;
             if !pids.is_empty() {
                 return Err(Error::InUse {
@@ -291,6 +317,8 @@ fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
         }
         p.created.push(leaf_rel.clone());
         let leaf = parent.open_sub(name, label.clone()).map_err(openat(label))?;
+        // frozen by a parent
+        refuse_frozen(p, &leaf, path)?;
         if p.has_cpuset() {
             copy_cpuset(&parent, &leaf)?;
         }

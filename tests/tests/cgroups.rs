@@ -957,3 +957,35 @@ fn device_access_a_is_ignored() {
     env.assert_clean();
 }
 
+/// Issue 16 item 28: a cgroup that exists already and is frozen is refused at create (runc:
+/// "container's cgroup unexpectedly frozen"), in one line, leaving nothing behind; the frozen
+/// cgroup (not the runtime's) stays as it was.
+#[test]
+fn a_frozen_cgroup_is_refused() {
+    let Some(env) = Env::new("cg-frozen") else { return };
+    let c = env.container("frz");
+    let cg = Cg::of(&c);
+    let dir = cg.dir("freezer");
+    fs::create_dir_all(&dir).expect("making the cgroup to freeze");
+    if v2() {
+        fs::write(dir.join("cgroup.freeze"), "1").expect("freezing it");
+    } else {
+        fs::write(dir.join("freezer.state"), "FROZEN").expect("freezing it");
+    }
+    assert!(cg.frozen());
+    let out = c.create(&[]);
+    let frozen_after = cg.frozen();
+    if v2() {
+        let _ = fs::write(dir.join("cgroup.freeze"), "0");
+    } else {
+        let _ = fs::write(dir.join("freezer.state"), "THAWED");
+    }
+    let _ = fs::remove_dir(&dir);
+    let out = out.fails_with_one_line();
+    assert!(out.stderr.contains("unexpectedly frozen"), "{out}");
+    assert!(frozen_after, "the runtime thawed a cgroup that was not its own");
+    env.assert_no_state(&c.id);
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
