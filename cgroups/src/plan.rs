@@ -69,6 +69,9 @@ pub(crate) enum Op {
     CpuV1 { t: Target, period: u64, quota: i64, burst: Option<u64> },
     /// v2 cpu.max/cpu.max.burst.
     CpuV2 { t: Target, period: u64, quota: i64, burst: Option<u64> },
+    /// v1 cpu.rt_period_us/rt_runtime_us (0: leave alone), in an order the
+    /// kernel accepts, after raising the parents' RT budget where it is short.
+    RtV1 { t: Target, period: u64, runtime: i64 },
     /// A `unified` key, written line by line.
     Unified { t: Target, key: String, value: String },
 }
@@ -84,6 +87,7 @@ impl Op {
             | Op::MemoryCheckV2 { t, .. }
             | Op::CpuV1 { t, .. }
             | Op::CpuV2 { t, .. }
+            | Op::RtV1 { t, .. }
             | Op::Unified { t, .. } => t,
         }
     }
@@ -335,12 +339,10 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
             if t.ver == V2 {
                 return Err(unsupported_v2("cpu.rt_runtime_us/cpu.rt_period_us (realtimeRuntime/realtimePeriod)"));
             }
-            if rt_period != 0 {
-                ops.push(Op::Write { t: t.clone(), file: "cpu.rt_period_us".into(), value: rt_period.to_string() });
+            if rt_runtime < -1 {
+                return Err(invalid("cpu.realtimeRuntime", format!("{rt_runtime} is negative (only -1, unlimited, is allowed)")));
             }
-            if rt_runtime != 0 {
-                ops.push(Op::Write { t, file: "cpu.rt_runtime_us".into(), value: rt_runtime.to_string() });
-            }
+            ops.push(Op::RtV1 { t, period: rt_period, runtime: rt_runtime });
         }
         if let Some(idle) = c.idle() {
             if idle != 0 && idle != 1 {
@@ -756,10 +758,8 @@ mod tests {
             .cpu(LinuxCpuBuilder::default().realtime_runtime(1000i64).realtime_period(10_000u64).build().expect("c"))
             .build()
             .expect("r");
-        assert_eq!(
-            writes(&plan(&r, &v1()).expect("plan")),
-            vec![w("cpu.rt_period_us", "10000"), w("cpu.rt_runtime_us", "1000")]
-        );
+        let ops = plan(&r, &v1()).expect("plan");
+        assert!(matches!(ops[..], [Op::RtV1 { period: 10_000, runtime: 1000, .. }]), "{ops:?}");
         let e = plan(&r, &v2()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("not supported on cgroup v2"), "{e}");
     }
