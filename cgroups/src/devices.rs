@@ -139,8 +139,13 @@ pub fn rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>> {
                 'r' => ACC_READ,
                 'w' => ACC_WRITE,
                 'm' => ACC_MKNOD,
+                // runc ignores `a` (Docker's "all" spelling sneaks into configs)
+                'a' => 0,
                 _ => return Err(bad(i, format!("access {acc_str:?}: only r, w and m are allowed"))),
             };
+        }
+        if access == 0 {
+            return Err(bad(i, format!("access {acc_str:?}: none of r, w and m")));
         }
         out.push(Rule {
             allow: d.allow(),
@@ -302,6 +307,9 @@ mod tests {
     fn bad_rules_are_errors() {
         assert!(rules(&[spec(true, LinuxDeviceType::C, Some(1), Some(3), "")]).is_err());
         assert!(rules(&[spec(true, LinuxDeviceType::C, Some(1), Some(3), "rx")]).is_err());
+        assert!(rules(&[spec(true, LinuxDeviceType::C, Some(1), Some(3), "a")]).is_err());
+        let rwa = rules(&[spec(true, LinuxDeviceType::C, Some(10), Some(229), "rwa")]).unwrap_or_default();
+        assert_eq!(rwa.first().map(Rule::v1_string).as_deref(), Some("c 10:229 rw"));
         assert!(rules(&[spec(true, LinuxDeviceType::P, Some(1), Some(3), "r")]).is_err());
         assert!(rules(&[spec(true, LinuxDeviceType::C, Some(1 << 40), Some(3), "r")]).is_err());
         let e = rules(&[spec(true, LinuxDeviceType::U, Some(1), Some(3), "r")]);

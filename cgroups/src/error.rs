@@ -39,6 +39,9 @@ pub enum Error {
     /// The cgroup exists and belongs to someone else.
     #[error("cgroup {path} already in use: {reason}")]
     InUse { path: String, reason: String },
+    /// The cgroup (or a parent) is frozen: a container in it would hang.
+    #[error("cgroup {path}: container's cgroup unexpectedly frozen ({label} is frozen)")]
+    Frozen { path: String, label: String },
     /// Nothing in /proc/self/mountinfo matches the requested layout.
     #[error("no cgroup hierarchy mounted: {0}")]
     NoHierarchy(String),

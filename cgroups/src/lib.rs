@@ -221,6 +221,69 @@ fn copy_cpuset(parent: &CgroupDir, child: &CgroupDir) -> Result<()> {
     Ok(())
 }
 
+/// How long an RT write the kernel refuses is retried.
+const RT_RETRY: Duration = Duration::from_millis(500);
+/// The kernel compares RT bandwidth as `(runtime << 20) / period`.
+const RT_SHIFT: u32 = 20;
+
+/// The kernel's RT bandwidth ratio; -1 (unlimited) is the whole period.
+fn rt_ratio(runtime: i64, period: u64) -> u128 {
+    if period == 0 {
+        return 0;
+    }
+    let r = if runtime < 0 { u128::from(period) } else { runtime as u128 };
+    (r << RT_SHIFT) / u128::from(period)
+}
+
+fn is_inval(e: &Error) -> bool {
+    matches!(e, Error::Write { errno, .. } if *errno == Errno::INVAL)
+}
+
+/// cpu.rt_period_us and cpu.rt_runtime_us in runc's order: the period
+/// first; if the kernel refuses it and a runtime comes too, the runtime
+/// then the period (a shorter period below the old runtime is refused).
+fn write_rt(d: &CgroupDir, period: u64, runtime: i64) -> Result<()> {
+    let mut retry_period = false;
+    if period != 0 {
+        match d.write("cpu.rt_period_us", &period.to_string()) {
+            Err(e) if is_inval(&e) && runtime != 0 => retry_period = true,
+            r => r?,
+        }
+    }
+    if runtime != 0 {
+        d.write("cpu.rt_runtime_us", &runtime.to_string())?;
+        if retry_period {
+            d.write("cpu.rt_period_us", &period.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `d` is frozen, by itself or by a parent: v1 `freezer.state`
+/// other than THAWED (FREEZING too), cgroup2 `cgroup.events` frozen 1 or
+/// `cgroup.freeze` 1. Hierarchies without a freezer are never frozen.
+fn frozen(d: &CgroupDir, controllers: &[String], v2: bool) -> Result<bool> {
+    if v2 {
+        if !d.exists("cgroup.freeze") {
+            return Ok(false);
+        }
+        return Ok(d.read("cgroup.freeze")?.trim() == "1" || keyed(&d.read("cgroup.events")?, "frozen") == Some(1));
+    }
+    if !controllers.iter().any(|c| c == "freezer") {
+        return Ok(false);
+    }
+    Ok(d.read("freezer.state")?.trim() != "THAWED")
+}
+
+/// Refuse a frozen cgroup (runc: "container's cgroup unexpectedly frozen"):
+/// the container's processes would hang in it.
+fn refuse_frozen(p: &Pending, d: &CgroupDir, path: &str) -> Result<()> {
+    if frozen(d, &p.controllers, p.key.is_empty())? {
+        return Err(Error::Frozen { path: path.to_string(), label: d.label().to_string() });
+    }
+    Ok(())
+}
+
 /// Create the parents (as needed) and a fresh leaf in every hierarchy.
 /// Leaves that exist are checked for processes in *all* hierarchies before
 /// any is replaced, so an in-use cgroup is reported without side effects.
@@ -255,6 +318,7 @@ fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
     }
     for p in pend.iter() {
         if let Some(d) = &p.existing {
+            refuse_frozen(p, d, path)?;
             let pids = d.procs_recursive(MAX_DEPTH)?;
             if !pids.is_empty() {
                 return Err(Error::InUse {
@@ -291,6 +355,8 @@ fn make_fresh(pend: &mut [Pending], path: &str) -> Result<()> {
         }
         p.created.push(leaf_rel.clone());
         let leaf = parent.open_sub(name, label.clone()).map_err(openat(label))?;
+        // frozen by a parent
+        refuse_frozen(p, &leaf, path)?;
         if p.has_cpuset() {
             copy_cpuset(&parent, &leaf)?;
         }
@@ -894,7 +960,6 @@ impl Cgroup {
 
     fn execute(&self, op: &Op) -> Result<()> {
         let d = self.dir_for(op.target())?;
-        let is_inval = |e: &Error| matches!(e, Error::Write { errno, .. } if *errno == Errno::INVAL);
         match op {
             Op::Write { file, value, .. } => d.write(file, value),
             Op::WriteVerify { file, value, .. } => {
@@ -1026,6 +1091,18 @@ impl Cgroup {
                 }
                 Ok(())
             }
+            Op::RtV1 { period, runtime, .. } => {
+                self.raise_rt_parents(d, *period, *runtime)?;
+                // A sibling removed a moment ago keeps its budget in the
+                // kernel until it is freed: retry a refusal for a while.
+                let deadline = Instant::now() + RT_RETRY;
+                loop {
+                    match write_rt(d, *period, *runtime) {
+                        Err(e) if is_inval(&e) && Instant::now() < deadline => sleep(Duration::from_millis(20)),
+                        r => return r,
+                    }
+                }
+            }
             Op::Unified { key, value, .. } => {
                 let lines: Vec<&str> = if value.contains('\n') {
                     value.lines().filter(|l| !l.trim().is_empty()).collect()
@@ -1044,6 +1121,48 @@ impl Cgroup {
                 Ok(())
             }
         }
+    }
+
+    /// Give each parent of the cgroup in the cpu hierarchy (below the
+    /// root, which is never written) at least the RT bandwidth its
+    /// children then need, top down, as a parent with less makes the
+    /// kernel refuse the child (a new cgroup starts with none). Only
+    /// raised, never lowered; only the cgroups on this cgroup's path.
+    fn raise_rt_parents(&self, leaf: &CgroupDir, period: u64, runtime: i64) -> Result<()> {
+        let Some(h) = self.hiers.iter().find(|h| h.controllers.iter().any(|c| c == "cpu")) else { return Ok(()) };
+        if runtime <= 0 {
+            return Ok(());
+        }
+        let leaf_period = if period != 0 { period } else { leaf.read_u64("cpu.rt_period_us")? };
+        let comps = path::components(&h.rel)?;
+        // need[k]: the bandwidth the cgroup comps[..=k] must have
+        let mut need = rt_ratio(runtime, leaf_period);
+        let mut plan = Vec::new();
+        for k in (0..comps.len().saturating_sub(1)).rev() {
+            let rel = comps[..=k].join("/");
+            let dir = h.root.open_sub(&rel, format!("{}:/{rel}", hier_name(&h.key))).map_err(|e| Error::sys("openat2", rel.clone(), e))?;
+            for c in dir.children()? {
+                if c == comps[k + 1] {
+                    continue;
+                }
+                let Ok(sib) = dir.open_sub(&c, format!("{}:/{rel}/{c}", hier_name(&h.key))) else { continue };
+                if let (Ok(r), Ok(p)) = (sib.read("cpu.rt_runtime_us"), sib.read_u64("cpu.rt_period_us")) {
+                    need = need.saturating_add(rt_ratio(r.trim().parse().unwrap_or(0), p));
+                }
+            }
+            plan.push((dir, need));
+        }
+        for (dir, need) in plan.into_iter().rev() {
+            let have: i64 = dir.read("cpu.rt_runtime_us")?.trim().parse().unwrap_or(0);
+            let p = dir.read_u64("cpu.rt_period_us")?;
+            if have == -1 || rt_ratio(have, p) >= need {
+                continue;
+            }
+            // the least runtime whose ratio reaches `need`
+            let want = (need * u128::from(p)).div_ceil(1 << RT_SHIFT);
+            dir.write("cpu.rt_runtime_us", &want.to_string())?;
+        }
+        Ok(())
     }
 
     fn freezer(&self) -> Result<Freezer<'_>> {

@@ -69,6 +69,9 @@ pub(crate) enum Op {
     CpuV1 { t: Target, period: u64, quota: i64, burst: Option<u64> },
     /// v2 cpu.max/cpu.max.burst.
     CpuV2 { t: Target, period: u64, quota: i64, burst: Option<u64> },
+    /// v1 cpu.rt_period_us/rt_runtime_us (0: leave alone), in an order the
+    /// kernel accepts, after raising the parents' RT budget where it is short.
+    RtV1 { t: Target, period: u64, runtime: i64 },
     /// A `unified` key, written line by line.
     Unified { t: Target, key: String, value: String },
 }
@@ -84,6 +87,7 @@ impl Op {
             | Op::MemoryCheckV2 { t, .. }
             | Op::CpuV1 { t, .. }
             | Op::CpuV2 { t, .. }
+            | Op::RtV1 { t, .. }
             | Op::Unified { t, .. } => t,
         }
     }
@@ -240,7 +244,10 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
         let reservation = check_mem("memory.reservation", m.reservation())?;
         let oom_off = m.disable_oom_killer() == Some(true);
         let check = m.check_before_update() == Some(true);
-        if limit != 0 || swap != 0 || reservation != 0 || m.swappiness().is_some() || oom_off {
+        // swappiness -1 (u64::MAX in the spec's unsigned field) is "not set", as runc
+        let swappiness = m.swappiness().filter(|s| *s != u64::MAX);
+        let kernel_tcp = check_mem("memory.kernelTCP", m.kernel_tcp())?;
+        if limit != 0 || swap != 0 || reservation != 0 || swappiness.is_some() || oom_off || kernel_tcp != 0 {
             let t = target(avail, "memory", "memory")?;
             match t.ver {
                 V1 => {
@@ -254,18 +261,26 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                             value: reservation.to_string(),
                         });
                     }
-                    if let Some(s) = m.swappiness() {
+                    if let Some(s) = swappiness {
                         if s > 100 {
                             return Err(invalid("memory.swappiness", format!("{s} is above 100")));
                         }
                         ops.push(Op::Write { t: t.clone(), file: "memory.swappiness".into(), value: s.to_string() });
+                    }
+                    // where the kernel has TCP memory accounting (as crun)
+                    if kernel_tcp != 0 {
+                        ops.push(Op::WriteIfExists {
+                            t: t.clone(),
+                            file: "memory.kmem.tcp.limit_in_bytes".into(),
+                            value: kernel_tcp.to_string(),
+                        });
                     }
                     if oom_off {
                         ops.push(Op::Write { t, file: "memory.oom_control".into(), value: "1".into() });
                     }
                 }
                 V2 => {
-                    if m.swappiness().is_some() {
+                    if swappiness.is_some() {
                         return Err(unsupported_v2("memory.swappiness"));
                     }
                     if oom_off {
@@ -324,12 +339,10 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
             if t.ver == V2 {
                 return Err(unsupported_v2("cpu.rt_runtime_us/cpu.rt_period_us (realtimeRuntime/realtimePeriod)"));
             }
-            if rt_period != 0 {
-                ops.push(Op::Write { t: t.clone(), file: "cpu.rt_period_us".into(), value: rt_period.to_string() });
+            if rt_runtime < -1 {
+                return Err(invalid("cpu.realtimeRuntime", format!("{rt_runtime} is negative (only -1, unlimited, is allowed)")));
             }
-            if rt_runtime != 0 {
-                ops.push(Op::Write { t, file: "cpu.rt_runtime_us".into(), value: rt_runtime.to_string() });
-            }
+            ops.push(Op::RtV1 { t, period: rt_period, runtime: rt_runtime });
         }
         if let Some(idle) = c.idle() {
             if idle != 0 && idle != 1 {
@@ -351,8 +364,12 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
     }
 
     if let Some(b) = r.block_io() {
-        let any = b.weight().is_some()
-            || b.leaf_weight().is_some()
+        // 0 is "not set" (runc; dockerd always writes `"weight": 0`, and
+        // the kernel's range starts at 1 or 10 anyway)
+        let weight = b.weight().filter(|w| *w != 0);
+        let leaf_weight = b.leaf_weight().filter(|w| *w != 0);
+        let any = weight.is_some()
+            || leaf_weight.is_some()
             || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
             || [
                 b.throttle_read_bps_device(),
@@ -368,7 +385,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                 _ => target(avail, "io", "blockIO")?,
             };
             let v1 = t.ver == V1;
-            if let Some(w) = b.weight() {
+            if let Some(w) = weight {
                 let alts = if v1 {
                     vec![("blkio.weight".into(), w.to_string()), ("blkio.bfq.weight".into(), w.to_string())]
                 } else {
@@ -376,7 +393,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                 };
                 ops.push(Op::WriteFirst { t: t.clone(), what: "blockIO.weight".into(), alts });
             }
-            if let Some(w) = b.leaf_weight() {
+            if let Some(w) = leaf_weight {
                 if !v1 {
                     return Err(unsupported_v2("blkio.leaf_weight (blockIO.leafWeight)"));
                 }
@@ -384,7 +401,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
             }
             for wd in b.weight_device().iter().flatten() {
                 let dev = devnum("blockIO.weightDevice", wd.major(), wd.minor())?;
-                if let Some(w) = wd.weight() {
+                if let Some(w) = wd.weight().filter(|w| *w != 0) {
                     let alts = if v1 {
                         vec![
                             ("blkio.weight_device".into(), format!("{dev} {w}")),
@@ -398,7 +415,7 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
                     };
                     ops.push(Op::WriteFirst { t: t.clone(), what: "blockIO.weightDevice".into(), alts });
                 }
-                if let Some(w) = wd.leaf_weight() {
+                if let Some(w) = wd.leaf_weight().filter(|w| *w != 0) {
                     if !v1 {
                         return Err(unsupported_v2("blkio.leaf_weight_device (blockIO.weightDevice.leafWeight)"));
                     }
@@ -529,8 +546,8 @@ pub(crate) fn plan(r: &LinuxResources, avail: &Avail) -> Result<Vec<Op>> {
 pub fn ignored_resources(r: &LinuxResources) -> Vec<String> {
     let mut w = Vec::new();
     if let Some(m) = r.memory() {
-        if m.kernel().is_some() || m.kernel_tcp().is_some() {
-            w.push("memory.kernel and memory.kernelTCP are ignored: kernel memory is not limited separately".into());
+        if m.kernel().is_some() {
+            w.push("memory.kernel is ignored: kernel memory is not limited separately".into());
         }
         if m.use_hierarchy().is_some() {
             w.push("memory.useHierarchy is ignored: the kernel always accounts hierarchically".into());
@@ -741,10 +758,8 @@ mod tests {
             .cpu(LinuxCpuBuilder::default().realtime_runtime(1000i64).realtime_period(10_000u64).build().expect("c"))
             .build()
             .expect("r");
-        assert_eq!(
-            writes(&plan(&r, &v1()).expect("plan")),
-            vec![w("cpu.rt_period_us", "10000"), w("cpu.rt_runtime_us", "1000")]
-        );
+        let ops = plan(&r, &v1()).expect("plan");
+        assert!(matches!(ops[..], [Op::RtV1 { period: 10_000, runtime: 1000, .. }]), "{ops:?}");
         let e = plan(&r, &v2()).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("not supported on cgroup v2"), "{e}");
     }
@@ -792,6 +807,22 @@ mod tests {
             .expect("r");
         assert!(plan(&leaf, &v2()).is_err());
         assert_eq!(writes(&plan(&leaf, &v1()).expect("plan")), vec![w("blkio.leaf_weight", "300")]);
+    }
+
+    /// Issue 22: what dockerd writes for a container without limits plans
+    /// no write at all, on every layout (runc: zero is "not set").
+    #[test]
+    fn docker_zero_values_are_unset() {
+        let r: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "swappiness": u64::MAX, "disableOOMKiller": false},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": ""},
+            "pids": {"limit": 0},
+            "blockIO": {"weight": 0, "leafWeight": 0, "weightDevice": [{"major": 8, "minor": 0, "weight": 0, "leafWeight": 0}]},
+        }))
+        .expect("docker-shaped resources");
+        for avail in [v1(), v2(), hybrid()] {
+            assert_eq!(plan(&r, &avail).expect("plan"), vec![], "{avail:?}");
+        }
     }
 
     #[test]
@@ -843,5 +874,21 @@ mod tests {
             .expect("r");
         assert_eq!(ignored_resources(&r).len(), 1);
         assert!(plan(&r, &v1()).expect("plan").is_empty());
+    }
+
+    #[test]
+    fn kernel_tcp_on_v1_only() {
+        let r = |v: i64| {
+            LinuxResourcesBuilder::default()
+                .memory(LinuxMemoryBuilder::default().kernel_tcp(v).build().expect("m"))
+                .build()
+                .expect("r")
+        };
+        assert_eq!(writes(&plan(&r(1 << 24), &v1()).expect("plan")), vec![w("memory.kmem.tcp.limit_in_bytes", "16777216")]);
+        assert_eq!(writes(&plan(&r(-1), &hybrid()).expect("plan")), vec![w("memory.kmem.tcp.limit_in_bytes", "-1")]);
+        assert!(plan(&r(1 << 24), &v2()).expect("plan").is_empty());
+        assert!(plan(&r(0), &v1()).expect("plan").is_empty());
+        assert!(plan(&r(-2), &v1()).is_err());
+        assert!(ignored_resources(&r(1)).is_empty());
     }
 }

@@ -854,3 +854,253 @@ fn test_containers_live_under_the_test_parent() {
     drop(c);
     env.assert_clean();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Parity with runc (issues 16 and 22)
+// ---------------------------------------------------------------------------------------------
+
+/// Issue 22: the `linux.resources` block dockerd writes for a container without limits: every
+/// field present with its zero value (`"blockIO": {"weight": 0}`, shares/quota/period 0, pids
+/// 0, …). runc treats each zero as "not set"; so must fdbox (a blkio weight of 0 made every
+/// `docker run` fail on a host without blkio.weight).
+#[test]
+fn docker_shaped_zero_resources_are_not_set() {
+    let Some(env) = Env::new("cg-docker-zero") else { return };
+    env.set(
+        "/linux/resources",
+        json!({
+            "devices": [
+                { "allow": false, "access": "rwm" },
+                { "allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm" },
+                { "allow": true, "type": "c", "major": 136, "access": "rwm" }
+            ],
+            "memory": { "limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0, "disableOOMKiller": false },
+            "cpu": { "shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0, "cpus": "", "mems": "" },
+            "pids": { "limit": 0 },
+            "blockIO": { "weight": 0, "leafWeight": 0 }
+        }),
+    );
+    env.args(&["sleep", "1000"]);
+    let c = env.container("dz");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    assert_eq!(cg.memory_limit(), None, "memory limit 0 must leave it unlimited");
+    assert_eq!(cg.pids_max(), None, "pids limit 0 must leave it unlimited");
+    assert_eq!(cg.cpu_quota().0, None, "cpu quota 0 must leave it unlimited");
+    c.start().ok();
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
+/// Issue 16 item 16: `memory.kernelTCP` is set where the kernel has the file (cgroup v1
+/// memory.kmem.tcp.limit_in_bytes), as crun does, and ignored where it does not (cgroup v2).
+#[test]
+fn memory_kernel_tcp_is_set_where_the_kernel_has_it() {
+    let Some(env) = Env::new("cg-kmem-tcp") else { return };
+    let lim = 16 * MIB;
+    env.set("/linux/resources/memory", json!({ "kernelTCP": lim }));
+    env.args(&["sleep", "1000"]);
+    let c = env.container("ktcp");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    let file = cg.dir("memory").join("memory.kmem.tcp.limit_in_bytes");
+    if v2() || !file.exists() {
+        // nothing to set: the create above succeeded, which is the point here
+    } else if is_fdbox() {
+        assert_eq!(limit(&cg.read("memory", "memory.kmem.tcp.limit_in_bytes")), Some(lim));
+    } else {
+        // runc 1.1.5 warns "Kernel memory settings are ignored" and leaves it unlimited
+        assert_eq!(limit(&cg.read("memory", "memory.kmem.tcp.limit_in_bytes")), None);
+    }
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
+/// The RT tests below share the RT budget of the test parent: one at a time.
+static RT_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The test parent's directory in the cpu hierarchy, or why the RT tests cannot run here.
+fn rt_parent() -> Result<PathBuf, &'static str> {
+    if v2() {
+        return Err("cgroup v2 has no RT group scheduling files");
+    }
+    let cpu = hierarchy("cpu");
+    if !cpu.join("cpu.rt_runtime_us").exists() {
+        return Err("the kernel has no CONFIG_RT_GROUP_SCHED (no cpu.rt_runtime_us)");
+    }
+    Ok(cpu.join(TEST_CGROUP_PARENT))
+}
+
+fn rt_runtime(dir: &Path) -> i64 {
+    let p = dir.join("cpu.rt_runtime_us");
+    fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())).trim().parse().expect("a number")
+}
+
+/// Give the test parent (only it, never a cgroup above it) an RT budget of at least `us` per
+/// second, for runtimes that do not raise parents themselves.
+fn give_test_parent_rt(parent: &Path, us: i64) {
+    fs::create_dir_all(parent).expect("mkdir the test parent in the cpu hierarchy");
+    if rt_runtime(parent) < us {
+        fs::write(parent.join("cpu.rt_runtime_us"), us.to_string()).expect("raising the test parent's RT budget");
+    }
+}
+
+/// Take the test parent's RT budget back (best effort: another test's container may still use
+/// it; the parent goes away with the last test anyway).
+fn reset_test_parent_rt(parent: &Path) {
+    // a child removed a moment ago keeps its budget in the kernel until it is freed
+    for _ in 0..100 {
+        if fs::write(parent.join("cpu.rt_runtime_us"), "0").is_ok() || !parent.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Issue 16 item 11: `cpu.realtimeRuntime` in a parent without an RT budget (the kernel starts
+/// each new cgroup with `cpu.rt_runtime_us` 0, and refuses a child more than its parent has):
+/// fdbox gives the container's parents what it asks for, top down, when they have less.
+/// runc 1.1.5 does not (EINVAL), so under runc the test gives the parent its budget itself.
+#[test]
+fn realtime_runtime_gets_a_budget_from_the_parent() {
+    let parent = match rt_parent() {
+        Ok(p) => p,
+        Err(why) => return skip(why),
+    };
+    let Some(env) = Env::new("cg-rt-parent") else { return };
+    let _rt = RT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if is_runc() {
+        give_test_parent_rt(&parent, 10_000);
+    } else {
+        reset_test_parent_rt(&parent);
+    }
+    env.set("/linux/resources/cpu", json!({ "realtimeRuntime": 10000, "realtimePeriod": 1000000 }));
+    env.args(&["sleep", "1000"]);
+    let c = env.container("rt");
+    let out = c.create(&[]);
+    let created = out.success();
+    let cg = Cg::of(&c);
+    if created {
+        assert_eq!(cg.read("cpu", "cpu.rt_runtime_us").trim(), "10000");
+        assert_eq!(cg.read("cpu", "cpu.rt_period_us").trim(), "1000000");
+        assert!(rt_runtime(&parent) >= 10_000, "the parent has less than its child");
+    }
+    drop(c);
+    reset_test_parent_rt(&parent);
+    assert!(created, "create with realtimeRuntime failed: {out}");
+    cg.assert_gone();
+    env.assert_clean();
+}
+
+/// Issue 16 item 28: an update of the RT period and runtime is written in the order the kernel
+/// accepts (runc since 1.2: the period first, and if the kernel refuses it, the runtime then the period;
+/// runc 1.1.5 fails):
+/// from 10000/1000000 µs to 50/5000 µs, the new period alone would be below the old runtime.
+#[test]
+fn update_realtime_writes_in_an_order_the_kernel_accepts() {
+    let parent = match rt_parent() {
+        Ok(p) => p,
+        Err(why) => return skip(why),
+    };
+    let Some(env) = Env::new("cg-rt-update") else { return };
+    let _rt = RT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    give_test_parent_rt(&parent, 10_000);
+    env.set("/linux/resources/cpu", json!({ "realtimeRuntime": 10000, "realtimePeriod": 1000000 }));
+    env.args(&["sleep", "1000"]);
+    let c = env.container("rtu");
+    let created = c.create(&[]);
+    let cg = Cg::of(&c);
+    let result = created.success().then(|| {
+        let down = env.rt(&["update", "--cpu-rt-period", "5000", "--cpu-rt-runtime", "50", &c.id]);
+        let after_down = (cg.read("cpu", "cpu.rt_period_us"), cg.read("cpu", "cpu.rt_runtime_us"));
+        let up = env.rt(&["update", "--cpu-rt-period", "1000000", "--cpu-rt-runtime", "10000", &c.id]);
+        let after_up = (cg.read("cpu", "cpu.rt_period_us"), cg.read("cpu", "cpu.rt_runtime_us"));
+        (down, after_down, up, after_up)
+    });
+    drop(c);
+    reset_test_parent_rt(&parent);
+    let (down, after_down, up, after_up) = result.unwrap_or_else(|| panic!("create failed: {created}"));
+    // runc 1.1.5 writes the period first and fails (EINVAL); later runc retries in this order
+    if is_fdbox() {
+        assert!(down.success(), "update to 50/5000 failed: {down}");
+        assert_eq!((after_down.0.trim(), after_down.1.trim()), ("5000", "50"));
+    }
+    assert!(up.success(), "update back to 10000/1000000 failed: {up}");
+    assert_eq!((after_up.0.trim(), after_up.1.trim()), ("1000000", "10000"));
+    cg.assert_gone();
+    env.assert_clean();
+}
+
+/// Issue 16 item 28: `update --cpu-quota -1` removes the quota (runc's flag parser takes -1).
+#[test]
+fn update_cpu_quota_minus_one_is_unlimited() {
+    let Some(env) = Env::new("cg-quota-m1") else { return };
+    env.set("/linux/resources/cpu", json!({ "quota": 20000, "period": 100000 }));
+    env.args(&["sleep", "1000"]);
+    let c = env.container("q");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    assert_eq!(cg.cpu_quota(), (Some(20000), 100000));
+    env.rt(&["update", "--cpu-quota", "-1", &c.id]).ok();
+    assert_eq!(cg.cpu_quota(), (None, 100000));
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
+/// Issue 16 item 28: device access `a` in `linux.resources.devices` is ignored, as runc does
+/// (`rwa` is `rw`), instead of refusing the config.
+#[test]
+fn device_access_a_is_ignored() {
+    let Some(env) = Env::new("cg-dev-rwa") else { return };
+    env.set(
+        "/linux/resources/devices",
+        json!([{ "allow": false, "access": "rwm" }, { "allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwa" }]),
+    );
+    env.args(&["sleep", "1000"]);
+    let c = env.container("rwa");
+    c.create(&[]).ok();
+    let cg = Cg::of(&c);
+    if !v2() {
+        let list = cg.read("devices", "devices.list");
+        assert!(list.lines().any(|l| l == "c 10:229 rw"), "devices.list: {list}");
+    }
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}
+
+/// Issue 16 item 28: a cgroup that exists already and is frozen is refused at create (runc:
+/// "container's cgroup unexpectedly frozen"), in one line, leaving nothing behind; the frozen
+/// cgroup (not the runtime's) stays as it was.
+#[test]
+fn a_frozen_cgroup_is_refused() {
+    let Some(env) = Env::new("cg-frozen") else { return };
+    let c = env.container("frz");
+    let cg = Cg::of(&c);
+    let dir = cg.dir("freezer");
+    fs::create_dir_all(&dir).expect("making the cgroup to freeze");
+    if v2() {
+        fs::write(dir.join("cgroup.freeze"), "1").expect("freezing it");
+    } else {
+        fs::write(dir.join("freezer.state"), "FROZEN").expect("freezing it");
+    }
+    assert!(cg.frozen());
+    let out = c.create(&[]);
+    let frozen_after = cg.frozen();
+    if v2() {
+        let _ = fs::write(dir.join("cgroup.freeze"), "0");
+    } else {
+        let _ = fs::write(dir.join("freezer.state"), "THAWED");
+    }
+    let _ = fs::remove_dir(&dir);
+    let out = out.fails_with_one_line();
+    assert!(out.stderr.contains("unexpectedly frozen"), "{out}");
+    assert!(frozen_after, "the runtime thawed a cgroup that was not its own");
+    env.assert_no_state(&c.id);
+    drop(c);
+    cg.assert_gone();
+    env.assert_clean();
+}

@@ -237,6 +237,9 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
     for warning in linux.resources().as_ref().map(fdbox_cgroups::ignored_resources).unwrap_or_default() {
         crate::log::warn(&warning);
     }
+    if layout == fdbox_cgroups::Layout::Unified && linux.resources().as_ref().and_then(|r| r.memory().as_ref()?.kernel_tcp()).is_some_and(|v| v != 0) {
+        crate::log::debug("memory.kernelTCP is ignored: cgroup v2 has no TCP memory limit");
+    }
     let cgroup_path = creating.path().to_string();
     // "go" comes with the v1 cgroup (none on pure v2) or the id maps.
     let await_go = layout != fdbox_cgroups::Layout::Unified || new_userns;
