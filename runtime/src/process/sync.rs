@@ -62,14 +62,25 @@ impl SyncSocket {
         // A peer that died with our last message unread leaves ECONNRESET
         // pending, and the kernel reports it before the messages the peer
         // sent first (its error, say); reading it clears it, so read again.
-        let size = match self.next_size() {
-            Err(Errno::CONNRESET) => self.next_size()?,
-            other => other?,
+        // It can come between the peek and the read, too.
+        let mut reset = false;
+        let (buf, n, fds) = loop {
+            let size = match self.next_size() {
+                Err(Errno::CONNRESET) if !reset => {
+                    reset = true;
+                    continue;
+                }
+                other => other?,
+            };
+            // Exactly the message's size: hook states carry the annotations,
+            // which have no fixed limit, and a small message touches few pages.
+            let mut buf = vec![0u8; size.max(1)];
+            match fdpass::recv(self.0.as_fd(), &mut buf) {
+                Err(Errno::CONNRESET) if !reset => reset = true,
+                Err(e) => return Err(e),
+                Ok((n, fds)) => break (buf, n, fds),
+            }
         };
-        // Exactly the message's size: hook states carry the annotations,
-        // which have no fixed limit, and a small message touches few pages.
-        let mut buf = vec![0u8; size.max(1)];
-        let (n, fds) = fdpass::recv(self.0.as_fd(), &mut buf)?;
         if n == 0 && fds.is_empty() {
             return Ok(None);
         }
