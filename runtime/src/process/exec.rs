@@ -98,13 +98,17 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
         let (master, _slave) = open_terminal(process)?;
         send_master(&ctx.sync, master)?;
     }
+    // Before become_process: without no_new_privs it installs the
+    // container's seccomp filter, which may deny close_range (older
+    // profiles do not list it). Every fd opened after this is ours and
+    // close-on-exec.
+    sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
     let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &ctx.envp)?;
     // With no_new_privs, seccomp goes in as the very last step.
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {
         rustix::thread::set_no_new_privs(true).sys("prctl", || "PR_SET_NO_NEW_PRIVS".into())?;
     }
-    sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
     sys::reset_signals();
     if let (true, Some(s)) = (nnp, &ctx.seccomp) {

@@ -329,12 +329,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
         if sc.action() == Action::ScmpActNotify {
             notify = true;
             // Between installing the filter and execve the init sends the
-            // listener with sendmsg: notifying it would wait for an agent
-            // that has no listener yet (runc refuses `write` for the same
-            // reason).
-            if sc.names().iter().any(|n| n == "sendmsg") {
+            // listener with sendmsg, and without no_new_privs writes its
+            // errors and talks to `start` with write: notifying either
+            // would wait for an agent that has no listener yet. runc
+            // refuses `write` for the same reason, in these words.
+            if let Some(n) = sc.names().iter().find(|n| *n == "sendmsg" || *n == "write") {
                 return Err(Error::Config(format!(
-                    "seccomp: {what}: SCMP_ACT_NOTIFY cannot be used for sendmsg: fdbox uses it to hand the listener to the agent"
+                    "seccomp: {what}: SCMP_ACT_NOTIFY cannot be used for the {n} syscall: the runtime uses it after the filter is installed"
                 )));
             }
         }
