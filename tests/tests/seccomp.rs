@@ -448,6 +448,41 @@ fn notify_hands_the_listener_to_the_agent() {
     env.assert_clean();
 }
 
+/// listenerPath is used exactly when the profile has a NOTIFY rule, as in runc (issue 16 item
+/// 13): a NOTIFY rule whose only name this host does not know (the rule is skipped) still hands
+/// a listener to the agent that waits on the socket, as runc 1.1.5 does; without a NOTIFY rule
+/// nobody connects (runc neither), and a listenerPath where nobody listens does not matter.
+#[test]
+fn listener_path_serves_every_profile_with_a_notify_rule() {
+    let Some(env) = Env::new("seccomp-listener") else { return };
+    let sock = env.listen("agent.sock");
+    let mkdir_enosys = errno_rule(&["mkdir", "mkdirat"], 38);
+    let mut profile = allow_all_but(json!([rule(&["no_such_syscall"], "SCMP_ACT_NOTIFY"), mkdir_enosys.clone()]));
+    profile["listenerPath"] = json!(sock.path_str());
+    env.set("/linux/seccomp", profile);
+    env.sh("mkdir /dev/shm/d 2>&1; echo done");
+    let c = env.container("unknown");
+    let mut run = c.spawn_run(&[]);
+    let msg = sock.receive_from(&mut run).expect("the runtime did not connect to listenerPath");
+    let state: Value = serde_json::from_slice(&msg.body).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&msg.body)));
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(msg.fds.len(), 1, "one fd, the listener: {state}");
+    assert_eq!(readlink(format!("/proc/self/fd/{}", msg.fds[0].as_raw_fd())), "anon_inode:seccomp notify");
+    let out = run.wait().ok();
+    assert!(out.stdout.contains("Function not implemented") && out.stdout.contains("done"), "{out}");
+    drop(c);
+
+    for (tag, path) in [("nobody", env.dir.join("nobody-listens.sock").display().to_string()), ("agent", sock.path_str())] {
+        let mut profile = allow_all_but(json!([mkdir_enosys.clone()]));
+        profile["listenerPath"] = json!(path);
+        env.set("/linux/seccomp", profile);
+        let out = env.container(tag).run(&[]).ok();
+        assert!(out.stdout.contains("Function not implemented") && out.stdout.contains("done"), "{tag}: {out}");
+    }
+    assert!(sock.receive(Duration::from_millis(200)).is_err(), "the runtime connected without a NOTIFY rule");
+    env.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Profiles create refuses
 // ---------------------------------------------------------------------------------------------

@@ -366,7 +366,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
     }
 
     let mut asm = Asm::default();
-    let mut uses_notify = false;
     let sections: Vec<Section> = abis
         .iter()
         .map(|&abi| {
@@ -375,9 +374,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
             (abi, list)
         })
         .collect();
-    for (_, list) in &sections {
-        uses_notify |= list.iter().flat_map(|(_, rules)| rules.iter()).any(|r| r.action == ret::USER_NOTIF);
-    }
     emit_program(&mut asm, &sections, default);
     let program = asm.assemble()?;
     if program.len() > MAX_INSNS {
@@ -387,7 +383,10 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
         )));
     }
 
-    if uses_notify {
+    // A listener whenever the profile has a NOTIFY rule, even one whose
+    // names this host does not know (so that no rule is emitted): the
+    // agent waits on listenerPath for it, and runc connects then too.
+    if notify {
         flags |= flag::NEW_LISTENER;
         // The kernel refuses TSYNC with a listener unless a failed sync
         // reports ESRCH instead of a thread id (the fd would be ambiguous).

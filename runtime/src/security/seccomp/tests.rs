@@ -435,9 +435,14 @@ fn flags_and_the_listener() {
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}));
     assert_eq!(f.flags(), flag::NEW_LISTENER);
-    // A NOTIFY rule that matches nothing here makes no listener.
+    // A NOTIFY rule that matches nothing here still makes a listener, as
+    // in runc: the agent waits for it.
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
         "syscalls": [{"names": ["no_such_call"], "action": "SCMP_ACT_NOTIFY"}]}));
+    assert_eq!(f.flags(), flag::NEW_LISTENER);
+    // A listenerPath without a NOTIFY rule makes none (runc does not connect then either).
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}));
     assert_eq!(f.flags(), 0);
 }
 
