@@ -2,7 +2,7 @@
 //! through its init's pidfd and runs one program there.
 //!
 //! ```text
-//! (wait for cgroup) → setns(pidfd, all namespaces) → terminal → cwd
+//! setsid → (wait for cgroup) → setns(pidfd, all namespaces) → terminal → cwd
 //!   → rlimits → user + capabilities → no_new_privs → exec
 //! ```
 //! The pid namespace was joined by the parent before clone3 (setns on a
@@ -74,9 +74,11 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     keep.extend(ctx.self_attach.iter().flat_map(|a| a.raw_fds()));
     keep.extend(&seccomp_fds);
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "fds the exec child does not need".into())?;
-    if ctx.terminal {
-        rustix::process::setsid().sys("setsid", String::new)?;
-    }
+    // A session (and process group) of its own, with or without a
+    // terminal, as runc does: not the process group of `fdbox exec`'s
+    // caller (whose job-control signals it would get, and which is no
+    // group inside the container's pid namespace: getpgrp() said 0).
+    rustix::process::setsid().sys("setsid", String::new)?;
     // Into the container's v1 cgroups (we were born in its cgroup2 one).
     if let Some(a) = ctx.self_attach.take() {
         a.join()?;
