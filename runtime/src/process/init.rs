@@ -526,15 +526,15 @@ fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
             return fail(format!("prctl(PR_SET_NO_NEW_PRIVS): {}", fdbox_mount::describe(e)));
         }
     }
-    // Again, for what was opened since setup; every such fd of ours is
-    // close-on-exec already, so a failure only matters where no seccomp
-    // filter can be the cause: without no_new_privs the container's filter
-    // is in place by now and may deny close_range (EPERM, ENOSYS, or a
-    // fake success with errnoRet 0), and the marking before it is what
-    // counts (see setup).
+    // Again, for what was opened since setup (every such fd of ours is
+    // close-on-exec already). Not under the container's seccomp filter,
+    // which without no_new_privs is in place by now: it may deny
+    // close_range (EPERM, ENOSYS, a fake success with errnoRet 0) or hand
+    // it to a NOTIFY agent that expects only the container's calls; the
+    // marking before the filter is what counts then (see setup).
     let filtered = process.no_new_privileges() != Some(true) && ctx.seccomp.is_some();
-    if let Err(e) = sys::cloexec_from(3 + ctx.extra_fds) {
-        if !filtered {
+    if !filtered {
+        if let Err(e) = sys::cloexec_from(3 + ctx.extra_fds) {
             return fail(format!("close_range: {}", fdbox_mount::describe(e)));
         }
     }
