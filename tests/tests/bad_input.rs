@@ -381,3 +381,31 @@ fn exec_inputs_that_are_fifos() {
     drop(c);
     env.assert_clean();
 }
+
+/// `terminal: true` in the foreground, with no console socket and no terminal at all (stdio
+/// are files, and `setsid` leaves no controlling terminal): nobody could type into the
+/// container's terminal, and its shell waited forever. runc refuses at once ("open /dev/tty:
+/// no such device or address"); so does fdbox, with one line and nothing left behind. The same
+/// for `exec -t` (issue 16 item 15).
+#[test]
+fn terminal_without_any_terminal_is_refused() {
+    let Some(env) = Env::new("no-terminal") else { return };
+    env.set("/process/terminal", json!(true));
+    env.args(&["sh"]);
+    let c = env.container("run");
+    let out = c.run_via(&["setsid", "-w"], &[]);
+    assert!(out.stderr.contains("open /dev/tty: no such device or address"), "{out}");
+    assert_failed_cleanly(&env, &c, out);
+
+    env.set("/process/terminal", json!(false));
+    env.sh("echo up; exec sleep 600");
+    let c = env.container("exec");
+    c.run(&["-d"]).ok();
+    let out = env.spawn_via(&["setsid", "-w"], &["exec", "-t", &c.id, "sh"]).wait();
+    assert!(out.stderr.contains("open /dev/tty: no such device or address"), "{out}");
+    out.fails_with_one_line();
+    // Only the init is left of the container: no exec'd shell waits for input.
+    env.assert_only_processes(&[c.pid()]);
+    c.delete(&["-f"]).ok();
+    env.assert_clean();
+}

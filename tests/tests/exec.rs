@@ -78,6 +78,33 @@ fn exec_propagates_exit_codes() {
     env.assert_clean();
 }
 
+/// A non-tty exec'd process leads a session and process group of its own, as runc makes it
+/// (issue 16 item 14): not the process group of the runtime's caller, which inside the
+/// container's pid namespace was no group at all (`getpgrp` 0). Foreground and `-d`.
+#[test]
+fn exec_process_leads_its_own_session() {
+    let Some(env) = Env::new("exec-session") else { return };
+    let c = running(&env, "session");
+    // pid, then fields 5 (pgrp) and 6 (session) of its stat.
+    let script = "echo $$ $(cut -d' ' -f5,6 /proc/$$/stat)";
+    let out = exec(&env, &[&c.id, "sh", "-c", script]).ok();
+    let f: Vec<&str> = out.stdout.split_whitespace().collect();
+    assert!(f.len() == 3 && f[0] != "0", "{out}");
+    assert_eq!([f[1], f[2]], [f[0], f[0]], "pid, pgrp, session: {out}");
+
+    let detached = format!("{script} >/dev/shm/session");
+    exec(&env, &["-d", &c.id, "sh", "-c", &detached]).ok();
+    let text = wait_until(TIMEOUT, "the detached exec's output", || {
+        let out = exec(&env, &[&c.id, "cat", "/dev/shm/session"]);
+        Some(out.stdout).filter(|s| s.ends_with('\n'))
+    });
+    let f: Vec<&str> = text.split_whitespace().collect();
+    assert!(f.len() == 3 && f[0] != "0", "{text:?}");
+    assert_eq!([f[1], f[2]], [f[0], f[0]], "detached: pid, pgrp, session: {text:?}");
+    drop(c);
+    env.assert_clean();
+}
+
 /// `-e`, `-u uid:gid`, `-g`, `--cwd`: the process gets the container's environment plus the
 /// `-e` variables (overriding), the given ids and groups, and the working directory.
 #[test]

@@ -326,6 +326,49 @@ fn features_report_seccomp() {
     }
 }
 
+/// Profiles that do not allow `close_range` (older Docker and containerd profiles, generated
+/// ones with a deny-by-default) or make it ENOSYS: the runtime's own use of it must not depend
+/// on the profile (issue 16 items 1 and 27). Without no_new_privs the filter goes in before the
+/// switch to the container's user, long before execve; `run` and `exec` must both work, the
+/// filter must be in place, and the program must get no fd of the runtime (an fd 7 that the
+/// runtime's caller left open without close-on-exec included).
+#[test]
+fn profile_that_denies_close_range() {
+    let Some(env) = Env::new("seccomp-close-range") else { return };
+    let inherited = env.dir.join("inherited");
+    let via = ["sh", "-c", "exec 7>>\"$0\"; exec \"$@\"", inherited.to_str().unwrap()];
+    // The program's fds, as ls sees them in its place: 0-2 and its own directory's 3.
+    let script = "grep '^Seccomp:' /proc/self/status; exec ls /proc/self/fd";
+    let check = |what: &str, out: &Output| {
+        assert!(out.success(), "{what}: {out}");
+        let fds: Vec<&str> = out.stdout.lines().filter(|l| l.parse::<u32>().is_ok()).collect();
+        assert_eq!(fds, ["0", "1", "2", "3"], "{what}: the program got other fds: {out}");
+        assert!(out.stdout.contains("Seccomp:\t2"), "{what}: no filter: {out}");
+    };
+    for (errno, name) in [(1, "EPERM"), (38, "ENOSYS")] {
+        for nnp in [false, true] {
+            let what = format!("close_range → {name}, noNewPrivileges {nnp}");
+            env.set("/linux/seccomp", allow_all_but(json!([errno_rule(&["close_range"], errno)])));
+            env.set("/process/noNewPrivileges", json!(nnp));
+            env.sh(script);
+            let out = env.container("run").run_via(&via, &[]);
+            check(&format!("{what}, run"), &out);
+
+            env.args(&["sleep", "60"]);
+            let c = env.container("exec");
+            c.run(&["-d"]).ok();
+            let mut args = vec!["exec", &c.id, "sh", "-c", script];
+            let out = env.spawn_via(&via, &args).wait();
+            check(&format!("{what}, exec"), &out);
+            args.splice(1..1, ["--no-new-privs"]);
+            let out = env.spawn_via(&via, &args).wait();
+            check(&format!("{what}, exec --no-new-privs"), &out);
+            c.delete(&["-f"]).ok();
+        }
+    }
+    env.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // NOTIFY
 // ---------------------------------------------------------------------------------------------
@@ -405,6 +448,41 @@ fn notify_hands_the_listener_to_the_agent() {
     env.assert_clean();
 }
 
+/// listenerPath is used exactly when the profile has a NOTIFY rule, as in runc (issue 16 item
+/// 13): a NOTIFY rule whose only name this host does not know (the rule is skipped) still hands
+/// a listener to the agent that waits on the socket, as runc 1.1.5 does; without a NOTIFY rule
+/// nobody connects (runc neither), and a listenerPath where nobody listens does not matter.
+#[test]
+fn listener_path_serves_every_profile_with_a_notify_rule() {
+    let Some(env) = Env::new("seccomp-listener") else { return };
+    let sock = env.listen("agent.sock");
+    let mkdir_enosys = errno_rule(&["mkdir", "mkdirat"], 38);
+    let mut profile = allow_all_but(json!([rule(&["no_such_syscall"], "SCMP_ACT_NOTIFY"), mkdir_enosys.clone()]));
+    profile["listenerPath"] = json!(sock.path_str());
+    env.set("/linux/seccomp", profile);
+    env.sh("mkdir /dev/shm/d 2>&1; echo done");
+    let c = env.container("unknown");
+    let mut run = c.spawn_run(&[]);
+    let msg = sock.receive_from(&mut run).expect("the runtime did not connect to listenerPath");
+    let state: Value = serde_json::from_slice(&msg.body).unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&msg.body)));
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(msg.fds.len(), 1, "one fd, the listener: {state}");
+    assert_eq!(readlink(format!("/proc/self/fd/{}", msg.fds[0].as_raw_fd())), "anon_inode:seccomp notify");
+    let out = run.wait().ok();
+    assert!(out.stdout.contains("Function not implemented") && out.stdout.contains("done"), "{out}");
+    drop(c);
+
+    for (tag, path) in [("nobody", env.dir.join("nobody-listens.sock").display().to_string()), ("agent", sock.path_str())] {
+        let mut profile = allow_all_but(json!([mkdir_enosys.clone()]));
+        profile["listenerPath"] = json!(path);
+        env.set("/linux/seccomp", profile);
+        let out = env.container(tag).run(&[]).ok();
+        assert!(out.stdout.contains("Function not implemented") && out.stdout.contains("done"), "{tag}: {out}");
+    }
+    assert!(sock.receive(Duration::from_millis(200)).is_err(), "the runtime connected without a NOTIFY rule");
+    env.assert_clean();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Profiles create refuses
 // ---------------------------------------------------------------------------------------------
@@ -414,7 +492,12 @@ fn notify_hands_the_listener_to_the_agent() {
 fn bad_profiles_fail_create() {
     let Some(env) = Env::new("seccomp-bad") else { return };
     let nobody = env.dir.join("nobody-listens.sock");
+    // An agent that listens: NOTIFY on `write` is refused for itself (issue 16 item 27; runc
+    // says "SCMP_ACT_NOTIFY cannot be used for the write syscall").
+    let agent = env.listen("agent.sock");
+    let notify_write = json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.path_str(), "syscalls": [rule(&["write"], "SCMP_ACT_NOTIFY")]});
     let cases = [
+        (notify_write, "SCMP_ACT_NOTIFY cannot be used for the write syscall"),
         (json!({"defaultAction": "SCMP_ACT_BOGUS"}), "SCMP_ACT_BOGUS"),
         (allow_all_but(json!([{"names": ["kill"], "action": "SCMP_ACT_ERRNO", "args": [arg(0, "SCMP_CMP_BOGUS", 1)]}])), "SCMP_CMP_BOGUS"),
         (json!({"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_BOGUS"]}), "SCMP_ARCH_BOGUS"),

@@ -129,6 +129,9 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
     if terminal && o.console_socket.is_none() && !o.keep_console {
         return Err(Error::Config("process.terminal is true: a detached container needs --console-socket".into()));
     }
+    if terminal && o.console_socket.is_none() && o.keep_console {
+        super::run::require_host_terminal()?;
+    }
 
     // The rootfs, relative to the bundle unless absolute.
     let root_cfg = spec.root().as_ref().ok_or_else(|| Error::Config("root is missing".into()))?;

@@ -141,6 +141,9 @@ pub fn exec(root: &Root, o: &ExecOpts) -> Result<i32> {
     if terminal && o.detach && o.console_socket.is_none() {
         return Err(Error::Config("a detached exec with a terminal needs --console-socket".into()));
     }
+    if terminal && !o.detach && o.console_socket.is_none() {
+        super::run::require_host_terminal()?;
+    }
 
     // Every namespace the container has, as the init holds it.
     let mut namespaces = Ns::empty();

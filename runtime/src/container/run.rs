@@ -70,6 +70,26 @@ pub fn run(root: &Root, o: &RunOpts) -> Result<i32> {
     Ok(code.unwrap_or(reaped))
 }
 
+/// A foreground `run` or `exec` whose process has a terminal and no
+/// console socket proxies the pty to a terminal of ours. Without one
+/// (stdin, stdout and stderr are not terminals, and there is no
+/// controlling terminal) nobody could type into it, and the program would
+/// wait forever: refuse at once, before anything is made, as runc does
+/// (in its words, which clients may look for).
+pub(super) fn require_host_terminal() -> Result<()> {
+    use rustix::fs::{Mode, OFlags};
+    if [rustix::stdio::stderr(), rustix::stdio::stdout(), rustix::stdio::stdin()].into_iter().any(rustix::termios::isatty) {
+        return Ok(());
+    }
+    match rustix::fs::open("/dev/tty", OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty()) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(Error::Config(format!(
+            "process.terminal is true, but there is no --console-socket and no terminal to connect it to: open /dev/tty: {}",
+            fdbox_mount::describe(e).to_lowercase()
+        ))),
+    }
+}
+
 /// Poll the init's pidfd, the signalfd and (with a pty) stdin and the pty
 /// master until the init exits. Returns `None` when the exit code must be
 /// taken from the reaped status.

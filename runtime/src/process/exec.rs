@@ -2,7 +2,7 @@
 //! through its init's pidfd and runs one program there.
 //!
 //! ```text
-//! (wait for cgroup) → setns(pidfd, all namespaces) → terminal → cwd
+//! setsid → (wait for cgroup) → setns(pidfd, all namespaces) → terminal → cwd
 //!   → rlimits → user + capabilities → no_new_privs → exec
 //! ```
 //! The pid namespace was joined by the parent before clone3 (setns on a
@@ -113,18 +113,26 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
         }
     }
     let process = ctx.process;
+    // A session (and process group) of its own, with or without a
+    // terminal, as runc does: not the process group of `fdbox exec`'s
+    // caller (whose job-control signals it would get, and which is no
+    // group inside the container's pid namespace: getpgrp() said 0).
+    rustix::process::setsid().sys("setsid", String::new)?;
     if ctx.terminal {
-        rustix::process::setsid().sys("setsid", String::new)?;
         let (master, _slave) = open_terminal(process)?;
         send_master(&ctx.sync, master)?;
     }
+    // Before become_process: without no_new_privs it installs the
+    // container's seccomp filter, which may deny close_range (older
+    // profiles do not list it). Every fd opened after this is ours and
+    // close-on-exec.
+    sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
     let exe = become_process(process, ctx.linux, ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     // With no_new_privs, seccomp goes in as the very last step.
     let nnp = process.no_new_privileges() == Some(true);
     if nnp {
         rustix::thread::set_no_new_privs(true).sys("prctl", || "PR_SET_NO_NEW_PRIVS".into())?;
     }
-    sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
     // A forked process had no parent-death signal (its parent exits): if
     // `fdbox exec` died meanwhile, its end of the sync socket is closed, and

@@ -166,14 +166,19 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
         join_session_keyring(ctx.id)?;
     }
     let process = ctx.spec.process().as_ref().ok_or_else(|| Error::Config("process is missing".into()))?;
-    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     // From "ready" on, a process of the container (`exec`) may look at us
     // (/proc/1/fd with CAP_SYS_PTRACE): the host's mounts and namespaces we
     // made the container from are gone by then. What stays: init.sock, the
     // sync socket, the seccomp agent's, the fds passed to the container.
+    // Before become_process: without no_new_privs it installs the
+    // container's seccomp filter, which may deny close_range (older
+    // profiles do not list it); so is the close-on-exec marking of what
+    // stays (see wait_and_exec).
     ctx.join.clear();
     let keep = ctx.waiting_fds();
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the host fds of the init's setup".into())?;
+    sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
+    let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
     Ok(exe)
 }
@@ -616,8 +621,17 @@ fn wait_and_exec(ctx: &InitCtx<'_>, exe: &CString) -> i32 {
             return fail(format!("prctl(PR_SET_NO_NEW_PRIVS): {}", fdbox_mount::describe(e)));
         }
     }
-    if let Err(e) = sys::cloexec_from(3 + ctx.extra_fds) {
-        return fail(format!("close_range: {}", fdbox_mount::describe(e)));
+    // Again, for what was opened since setup (every such fd of ours is
+    // close-on-exec already). Not under the container's seccomp filter,
+    // which without no_new_privs is in place by now: it may deny
+    // close_range (EPERM, ENOSYS, a fake success with errnoRet 0) or hand
+    // it to a NOTIFY agent that expects only the container's calls; the
+    // marking before the filter is what counts then (see setup).
+    let filtered = process.no_new_privileges() != Some(true) && ctx.seccomp.is_some();
+    if !filtered {
+        if let Err(e) = sys::cloexec_from(3 + ctx.extra_fds) {
+            return fail(format!("close_range: {}", fdbox_mount::describe(e)));
+        }
     }
     sys::reset_signals();
     // With no_new_privs, seccomp is the last step before execve, so that

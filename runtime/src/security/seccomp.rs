@@ -329,12 +329,13 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
         if sc.action() == Action::ScmpActNotify {
             notify = true;
             // Between installing the filter and execve the init sends the
-            // listener with sendmsg: notifying it would wait for an agent
-            // that has no listener yet (runc refuses `write` for the same
-            // reason).
-            if sc.names().iter().any(|n| n == "sendmsg") {
+            // listener with sendmsg, and without no_new_privs writes its
+            // errors and talks to `start` with write: notifying either
+            // would wait for an agent that has no listener yet. runc
+            // refuses `write` for the same reason, in these words.
+            if let Some(n) = sc.names().iter().find(|n| *n == "sendmsg" || *n == "write") {
                 return Err(Error::Config(format!(
-                    "seccomp: {what}: SCMP_ACT_NOTIFY cannot be used for sendmsg: fdbox uses it to hand the listener to the agent"
+                    "seccomp: {what}: SCMP_ACT_NOTIFY cannot be used for the {n} syscall: the runtime uses it after the filter is installed"
                 )));
             }
         }
@@ -365,7 +366,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
     }
 
     let mut asm = Asm::default();
-    let mut uses_notify = false;
     let sections: Vec<Section> = abis
         .iter()
         .map(|&abi| {
@@ -374,9 +374,6 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
             (abi, list)
         })
         .collect();
-    for (_, list) in &sections {
-        uses_notify |= list.iter().flat_map(|(_, rules)| rules.iter()).any(|r| r.action == ret::USER_NOTIF);
-    }
     emit_program(&mut asm, &sections, default);
     let program = asm.assemble()?;
     if program.len() > MAX_INSNS {
@@ -386,7 +383,10 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Filter> {
         )));
     }
 
-    if uses_notify {
+    // A listener whenever the profile has a NOTIFY rule, even one whose
+    // names this host does not know (so that no rule is emitted): the
+    // agent waits on listenerPath for it, and runc connects then too.
+    if notify {
         flags |= flag::NEW_LISTENER;
         // The kernel refuses TSYNC with a listener unless a failed sync
         // reports ESRCH instead of a thread id (the fd would be ambiguous).

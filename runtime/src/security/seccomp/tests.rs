@@ -158,9 +158,11 @@ fn bad_profiles_are_errors_that_name_the_problem() {
     let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}));
     assert!(e.contains("listenerPath"), "{e}");
-    let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
-        "syscalls": [{"names": ["write", "sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}));
-    assert!(e.contains("sendmsg"), "{e}");
+    for name in ["sendmsg", "write"] {
+        let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x",
+            "syscalls": [{"names": ["mkdir", name], "action": "SCMP_ACT_NOTIFY"}]}));
+        assert!(e.contains(&format!("SCMP_ACT_NOTIFY cannot be used for the {name} syscall")), "{e}");
+    }
     let e = compile_err(json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}));
     assert!(e.contains("index 6"), "{e}");
@@ -433,9 +435,14 @@ fn flags_and_the_listener() {
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}));
     assert_eq!(f.flags(), flag::NEW_LISTENER);
-    // A NOTIFY rule that matches nothing here makes no listener.
+    // A NOTIFY rule that matches nothing here still makes a listener, as
+    // in runc: the agent waits for it.
     let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
         "syscalls": [{"names": ["no_such_call"], "action": "SCMP_ACT_NOTIFY"}]}));
+    assert_eq!(f.flags(), flag::NEW_LISTENER);
+    // A listenerPath without a NOTIFY rule makes none (runc does not connect then either).
+    let f = compiled(json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/a",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}));
     assert_eq!(f.flags(), 0);
 }
 
