@@ -387,13 +387,18 @@ fn exec_inputs_that_are_fifos() {
 /// container's terminal, and its shell waited forever. runc refuses at once ("open /dev/tty:
 /// no such device or address"); so does fdbox, with one line and nothing left behind. The same
 /// for `exec -t` (issue 16 item 15).
+/// Run the command in a session of its own (no controlling terminal) and wait for it: a
+/// background job of a non-interactive shell is no process group leader, so `setsid` (util-linux's
+/// or busybox's, which has no `-w`) makes the session and execs the command in the same process.
+const NEW_SESSION: &[&str] = &["sh", "-c", "setsid \"$@\" & wait $!", "sh"];
+
 #[test]
 fn terminal_without_any_terminal_is_refused() {
     let Some(env) = Env::new("no-terminal") else { return };
     env.set("/process/terminal", json!(true));
     env.args(&["sh"]);
     let c = env.container("run");
-    let out = c.run_via(&["setsid", "-w"], &[]);
+    let out = c.run_via(NEW_SESSION, &[]);
     assert!(out.stderr.contains("open /dev/tty: no such device or address"), "{out}");
     assert_failed_cleanly(&env, &c, out);
 
@@ -401,7 +406,7 @@ fn terminal_without_any_terminal_is_refused() {
     env.sh("echo up; exec sleep 600");
     let c = env.container("exec");
     c.run(&["-d"]).ok();
-    let out = env.spawn_via(&["setsid", "-w"], &["exec", "-t", &c.id, "sh"]).wait();
+    let out = env.spawn_via(NEW_SESSION, &["exec", "-t", &c.id, "sh"]).wait();
     assert!(out.stderr.contains("open /dev/tty: no such device or address"), "{out}");
     out.fails_with_one_line();
     // Only the init is left of the container: no exec'd shell waits for input.
