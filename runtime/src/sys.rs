@@ -211,6 +211,46 @@ impl Drop for SignalFd {
     }
 }
 
+/// The signals that end runc's waiting init (Go's runtime exits on them
+/// when nothing asked for them): HUP INT QUIT ILL TRAP ABRT BUS FPE SEGV
+/// TERM STKFLT SYS. The others (USR1, PIPE, ALRM, CHLD, ...) it ignores.
+pub const WAITING_INIT_DEADLY: [i32; 12] = [
+    libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGILL, libc::SIGTRAP, libc::SIGABRT,
+    libc::SIGBUS, libc::SIGFPE, libc::SIGSEGV, libc::SIGTERM, libc::SIGSTKFLT, libc::SIGSYS,
+];
+
+extern "C" fn exit_on_signal(sig: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe and never returns.
+    unsafe { libc::_exit(128 + sig) }
+}
+
+/// Make each of `signals` end this process (exit status 128 + the signal)
+/// through a handler, and unblock them. For the init of a new pid
+/// namespace, which the kernel spares every signal it has no handler for
+/// (pid_namespaces(7)): without one, SIGTERM to a created container would
+/// be dropped. `execve` resets the handlers to the default.
+pub fn exit_on_signals(signals: &[i32]) -> Result<(), Errno> {
+    // SAFETY: sigaction/sigset_t are plain data, initialised here; the
+    // handler only calls _exit.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &sig in signals {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = exit_on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut act.sa_mask);
+            if libc::sigaction(sig, &act, std::ptr::null_mut()) < 0 {
+                return Err(last_errno());
+            }
+            libc::sigaddset(&mut set, sig);
+        }
+        if libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) < 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
+}
+
 /// Unblock every signal and reset every handler to its default, so the
 /// container process starts with a clean signal state (`sigprocmask`,
 /// `sigaction`).

@@ -103,6 +103,16 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         let cg = super::require_cgroup(&st)?;
         return Ok(cg.kill_all(signal_of(sig)?)?);
     }
+    // SIGKILL of the init of a pid namespace of the container's own kills
+    // every process of it (pid_namespaces(7)); in the host's pid namespace
+    // (or a joined one), the rest of the container would outlive it: as
+    // runc (1.2 on), SIGKILL goes to every process of the cgroup then.
+    if sig == libc::SIGKILL && !own_pid_namespace(&st.config) {
+        if let Some(cg) = super::open_cgroup(&st) {
+            // (kill_all thaws a frozen cgroup for SIGKILL.)
+            return Ok(cg.kill_all(rustix::process::Signal::KILL)?);
+        }
+    }
     init.signal(sig).sys("pidfd_send_signal", || format!("container {id} init (pid {})", init.pid()))?;
     // A frozen process acts on SIGKILL only once thawed (v1 freezer): as
     // runc, a paused container is thawed for SIGKILL, and only for it.
@@ -110,6 +120,14 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         super::require_cgroup(&st)?.thaw()?;
     }
     Ok(())
+}
+
+/// Whether the container has a new pid namespace (one without a path; an
+/// empty path means new too).
+fn own_pid_namespace(spec: &oci_spec::runtime::Spec) -> bool {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    namespaces.is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty())))
 }
 
 fn signal_of(sig: i32) -> Result<rustix::process::Signal> {

@@ -178,6 +178,12 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     let keep = ctx.waiting_fds();
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the host fds of the init's setup".into())?;
     sys::cloexec_from(3 + ctx.extra_fds).sys("close_range", || "fds above the passed ones".into())?;
+    // While it waits for `start`, the init dies of the signals runc's
+    // waiting init dies of (SIGTERM through `kill` or the pidfd of
+    // --pidfd-socket, ...): as pid 1 of a new pid namespace it would
+    // otherwise ignore them. Before the container's seccomp filter, which
+    // may deny rt_sigaction.
+    sys::exit_on_signals(&sys::WAITING_INIT_DEADLY).sys("sigaction", || "signals of the waiting init".into())?;
     let exe = become_process(process, ctx.spec.linux().as_ref(), ctx.caps.as_ref(), ctx.seccomp.as_ref(), &ctx.argv[0], &mut ctx.envp)?;
     rustix::process::set_parent_process_death_signal(None).sys("prctl", || "PR_SET_PDEATHSIG".into())?;
     Ok(exe)
