@@ -89,9 +89,23 @@ pub fn default_spec(rootless: bool) -> serde_json::Value {
 /// Read and parse `config.json` from the bundle directory fd.
 pub fn load(bundle: BorrowedFd<'_>, bundle_path: &str) -> Result<Spec> {
     let text = read_input(bundle, "config.json", &format!("{bundle_path}/config.json"))?;
-    let spec: Spec = serde_json::from_slice(&text).map_err(|e| Error::Config(format!("{bundle_path}/config.json: {e}")))?;
+    let mut spec: Spec = serde_json::from_slice(&text).map_err(|e| Error::Config(format!("{bundle_path}/config.json: {e}")))?;
+    new_namespace_for_empty_path(&mut spec);
     validate(&spec)?;
     Ok(spec)
+}
+
+/// A namespace whose `path` is empty is a new one, as one without a path
+/// (runtime-spec: "If path is not specified, the runtime MUST create a new
+/// container namespace"; runc treats "" so): drop the empty paths once, so
+/// that everything after sees only real ones.
+fn new_namespace_for_empty_path(spec: &mut Spec) {
+    let namespaces = spec.linux_mut().as_mut().and_then(|l| l.namespaces_mut().as_mut());
+    for ns in namespaces.into_iter().flatten() {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// Read an input file (config.json, `exec --process`, `update -r`) without
