@@ -106,6 +106,12 @@ pub fn prepare_host_side(entry: &MountEntry, bundle: BorrowedFd<'_>) -> Result<O
 /// whatever propagation the options ask for, the container's mounts never
 /// reach the host's tree; the options' propagation is applied on top.
 pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd> {
+    let (o, source) = check_bind(entry)?;
+    bind_from(entry, &o, base, source)
+}
+
+/// A bind entry's options (no filesystem data allowed) and its source.
+pub fn check_bind(entry: &MountEntry) -> Result<(MountOptions, &str)> {
     let o = entry.parsed()?;
     if let Some((k, _)) = o.data.first() {
         return Err(Error::Option {
@@ -118,6 +124,49 @@ pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd>
         path: entry.destination.clone(),
         reason: "bind mount without a source".into(),
     })?;
+    Ok((o, source))
+}
+
+/// Where a bind's source lies in the container's own tree, as runc sees
+/// it: runc makes its mounts in the container's mount namespace, with the
+/// rootfs at its host path and every earlier mount of the container on it,
+/// so a source below `<rootfs>/<dest of an earlier mount>` is what that
+/// mount shows, not the host directory under it. For such a source this
+/// returns its path inside the root (absolute; `earlier` are the
+/// destinations of the mounts before it): the init binds it there,
+/// after the earlier mounts, resolved within the root. Any other source
+/// (`None`) is a host path prepared on the host side. `source` is made
+/// absolute from `bundle`; the comparison is lexical (`..` cannot climb
+/// above `/`), so a spelling through a symlink stays a host path.
+pub fn source_in_root(source: &str, bundle: &str, rootfs: &str, earlier: &[&str]) -> Option<String> {
+    let abs = |p: &str| if p.starts_with('/') { clean(p) } else { clean(&format!("{bundle}/{p}")) };
+    let (src, root) = (abs(source), abs(rootfs));
+    let inside = if root == "/" { src.clone() } else { format!("/{}", src.strip_prefix(&root)?.strip_prefix('/')?) };
+    let under = |d: &str| {
+        let d = clean(d);
+        d == "/" || inside == d || inside.strip_prefix(&d).is_some_and(|r| r.starts_with('/'))
+    };
+    earlier.iter().any(|d| under(d)).then_some(inside)
+}
+
+/// `path` cleaned lexically: absolute, no `.`, `..` or empty components.
+fn clean(path: &str) -> String {
+    let mut comps: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                comps.pop();
+            }
+            c => comps.push(c),
+        }
+    }
+    format!("/{}", comps.join("/"))
+}
+
+/// The detached bind of `source` (relative to `base`) for `entry`, with
+/// its flags and propagation applied.
+fn bind_from(entry: &MountEntry, o: &MountOptions, base: BorrowedFd<'_>, source: &str) -> Result<MountFd> {
     let m = MountFd::clone_tree(base, source, o.recursive_bind).map_err(|e| match e.errno() {
         Some(Errno::NOENT) => Error::Path {
             path: entry.destination.clone(),
@@ -366,17 +415,7 @@ pub fn attach_at(root: &RootFd, m: &MountFd, dest: &str) -> Result<OwnedFd> {
 /// policies and anything sharing that directory do not expect it (the
 /// CVE-2019-19921 / CVE-2023-27561 class). A missing directory is created.
 fn ordinary_dir(root: &RootFd, dest: &str, fstype: &str) -> Result<OwnedFd> {
-    let mut comps: Vec<&str> = Vec::new();
-    for c in dest.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                comps.pop();
-            }
-            c => comps.push(c),
-        }
-    }
-    let clean = format!("/{}", comps.join("/"));
+    let clean = clean(dest);
     let refuse = |what: &str| Error::Path {
         path: dest.into(),
         reason: format!("{fstype} must be mounted on an ordinary directory, and {clean} is {what}"),
@@ -405,8 +444,20 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     let o = entry.parsed()?;
     let dest = entry.destination.as_str();
     if o.bind {
-        // Flags and propagation were applied on the host side.
-        let m = prepared.ok_or_else(|| Error::Path { path: dest.into(), reason: "bind mount was not prepared".into() })?;
+        // Flags and propagation were applied on the host side; a bind not
+        // prepared there has its source in the root ([`source_in_root`]),
+        // under an earlier mount: resolved now, within the root.
+        let m = match prepared {
+            Some(m) => m,
+            None => {
+                let (o, source) = check_bind(entry)?;
+                let base = root.open_path(source).map_err(|e| match e.errno() {
+                    Some(Errno::NOENT) => Error::Path { path: dest.into(), reason: format!("bind source {source:?} does not exist in the container") },
+                    _ => e,
+                })?;
+                bind_from(entry, &o, base.as_fd(), "")?
+            }
+        };
         attach_at(root, &m, dest)?;
         return Ok(());
     }
@@ -991,6 +1042,22 @@ mod tests {
         assert!(entry("/a", Some("overlay"), &["lowerdir=l"]).is_host_side().unwrap());
         assert!(!entry("/a", Some("tmpfs"), &["size=1m"]).is_host_side().unwrap());
         assert!(!entry("/proc", Some("proc"), &[]).is_host_side().unwrap());
+    }
+
+    #[test]
+    fn sources_in_root() {
+        let earlier = ["/proc", "/data"];
+        let f = |src: &str| source_in_root(src, "/b", "rootfs", &earlier);
+        assert_eq!(f("/b/rootfs/data/sub").as_deref(), Some("/data/sub"));
+        assert_eq!(f("rootfs/data").as_deref(), Some("/data"));
+        assert_eq!(f("/b/rootfs/./data/../data/x").as_deref(), Some("/data/x"));
+        // Not under an earlier mount, not in the rootfs, or only sharing a prefix of a name.
+        assert_eq!(f("/b/rootfs/etc"), None);
+        assert_eq!(f("/b/rootfs/database"), None);
+        assert_eq!(f("/b/rootfsx/data"), None);
+        assert_eq!(f("/data"), None);
+        assert_eq!(f("/b/rootfs/../rootfs2/data"), None);
+        assert_eq!(source_in_root("/srv/data", "/b", "/", &["/srv"]).as_deref(), Some("/srv/data"));
     }
 
     #[test]

@@ -1,0 +1,34 @@
+//! Issue 16 item 25: mounts as runc 1.1.5 makes them, each checked from inside a real container.
+//! Every test passes under `FDBOX_TEST_RUNTIME=runc` too: runc's behaviour is the reference.
+
+use fdbox_tests::*;
+use std::fs;
+
+fn tmpfs(dest: &str, options: &[&str]) -> Value {
+    json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options })
+}
+
+/// A bind whose source is the host path of something in the rootfs under an earlier mount of the
+/// same container binds what that mount shows (runc makes its mounts in the container's mount
+/// namespace, in order): here a file only the earlier bind has, by absolute and by
+/// bundle-relative path, and the earlier tmpfs itself (a file the container writes there shows
+/// through the second bind).
+#[test]
+fn bind_source_under_an_earlier_mount() {
+    let Some(env) = Env::new("bind-under-earlier") else { return };
+    let rootfs = env.writable_rootfs();
+    let vol = env.subdir("vol");
+    fs::create_dir(vol.join("sub")).unwrap();
+    fs::write(vol.join("sub/f"), "in-the-volume\n").unwrap();
+    env.add_mount(json!({ "destination": "/data", "type": "bind", "source": vol, "options": ["rbind"] }))
+        .add_mount(json!({ "destination": "/other", "type": "bind", "source": rootfs.join("data/sub"), "options": ["rbind", "ro"] }))
+        .add_mount(json!({ "destination": "/rel", "type": "bind", "source": "rootfs/data/sub/f", "options": ["bind"] }))
+        .add_mount(tmpfs("/t", &[]))
+        .add_mount(json!({ "destination": "/t2", "type": "bind", "source": "rootfs/t", "options": ["bind"] }));
+    env.sh("cat /other/f /rel; touch /other/x 2>/dev/null || echo other-ro; echo y > /t/y; cat /t2/y");
+    let out = env.container("c").run(&[]).ok();
+    assert_eq!(out.stdout, "in-the-volume\nin-the-volume\nother-ro\ny\n", "{out}");
+    // The host's directories under the mount points were not touched.
+    assert!(!rootfs.join("data/sub").exists() && !rootfs.join("t/y").exists());
+    env.assert_clean();
+}
