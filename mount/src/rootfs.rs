@@ -440,8 +440,14 @@ fn ordinary_dir(root: &RootFd, dest: &str, fstype: &str) -> Result<OwnedFd> {
 /// attach it. `cgroups` describes the host's hierarchies and the
 /// container's place in them, for `cgroup` mounts; `cgroupns` says whether
 /// the container has its own cgroup namespace.
-pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>, cgroups: &[CgroupHierarchy], cgroupns: bool) -> Result<()> {
-    let o = entry.parsed()?;
+///
+/// Returns the mount to make read-only once every mount, device and file
+/// of the container is made: as runc does, a read-only tmpfs (and a
+/// read-only filesystem on /dev) is made read-write first, so that what
+/// goes below it (devpts on /dev/pts, device nodes, nested mount points)
+/// can be created, and turned read-only last ([`make_readonly`]).
+pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>, cgroups: &[CgroupHierarchy], cgroupns: bool) -> Result<Option<MountFd>> {
+    let mut o = entry.parsed()?;
     let dest = entry.destination.as_str();
     if o.bind {
         // Flags and propagation were applied on the host side; a bind not
@@ -459,7 +465,7 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
             }
         };
         attach_at(root, &m, dest)?;
-        return Ok(());
+        return Ok(None);
     }
     let fstype = entry.typ.as_deref().unwrap_or("");
     if fstype.is_empty() || fstype == "none" {
@@ -470,7 +476,7 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     }
     let pure_v2 = cgroups.iter().any(|h| h.name.is_empty() && h.fstype == "cgroup2");
     if fstype == "cgroup" && !pure_v2 {
-        return mount_cgroup_v1_tree(root, entry, &o, cgroups);
+        return mount_cgroup_v1_tree(root, entry, &o, cgroups).map(|()| None);
     }
     // The unified hierarchy where the host has it: /sys/fs/cgroup on a pure
     // v2 host, /sys/fs/cgroup/unified (or the like) on a hybrid one.
@@ -484,11 +490,16 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
         let base = if h.name.is_empty() { "/sys/fs/cgroup".to_string() } else { format!("/sys/fs/cgroup/{}", h.name) };
         let m = bind_host(&format!("{base}{}", h.path), false)?;
         attach_at(root, &m, dest)?;
-        return apply_bind_attrs(&m, &o);
+        return apply_bind_attrs(&m, &o).map(|()| None);
     }
     let fstype = if fstype == "cgroup" { "cgroup2" } else { fstype };
     if o.copy_up && fstype != "tmpfs" {
         return Err(Error::Option { dest: dest.into(), option: "tmpcopyup".into(), reason: "supported on tmpfs only" });
+    }
+    let ro_last = prepared.is_none() && o.readonly() && (fstype == "tmpfs" || clean(dest) == "/dev");
+    if ro_last {
+        o.set.remove(A::MOUNT_ATTR_RDONLY);
+        o.rec_set.remove(A::MOUNT_ATTR_RDONLY);
     }
     let m = match prepared {
         Some(m) => m,
@@ -506,7 +517,13 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
-    Ok(())
+    Ok(ro_last.then_some(m))
+}
+
+/// The read-only step [`mount_entry`] left for last: this mount only, the
+/// mounts made on it since keep their own flags (as runc's remount).
+pub fn make_readonly(m: &MountFd) -> Result<()> {
+    m.set_attr(A::MOUNT_ATTR_RDONLY, MountAttr::empty(), None, false)
 }
 
 /// `cgroup` on a v1 or hybrid host: a tmpfs laid out like the host's

@@ -32,3 +32,29 @@ fn bind_source_under_an_earlier_mount() {
     assert!(!rootfs.join("data/sub").exists() && !rootfs.join("t/y").exists());
     env.assert_clean();
 }
+
+/// A read-only tmpfs on /dev (and anywhere else) is read-only only once what goes under it is
+/// made: devpts, /dev/shm, /dev/mqueue, the device nodes, a nested mount point (runc remounts it
+/// read-only last).
+#[test]
+fn readonly_tmpfs_is_made_readonly_last() {
+    let Some(env) = Env::new("ro-tmpfs-last") else { return };
+    env.writable_rootfs();
+    env.edit(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    })
+    .add_mount(tmpfs("/rot", &["ro"]))
+    .add_mount(tmpfs("/rot/sub", &[]));
+    env.sh(
+        "ls /dev/null /dev/pts/ptmx; echo > /dev/null && echo null-works; \
+         touch /dev/x 2>/dev/null || echo dev-ro; touch /rot/x 2>/dev/null || echo rot-ro; \
+         touch /rot/sub/x && echo sub-rw; grep -c ' /dev/\\(pts\\|shm\\|mqueue\\) ' /proc/self/mountinfo",
+    );
+    let out = env.container("c").run(&[]).ok();
+    assert_eq!(out.stdout, "/dev/null\n/dev/pts/ptmx\nnull-works\ndev-ro\nrot-ro\nsub-rw\n3\n", "{out}");
+    env.assert_clean();
+}
