@@ -501,6 +501,9 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
         o.set.remove(A::MOUNT_ATTR_RDONLY);
         o.rec_set.remove(A::MOUNT_ATTR_RDONLY);
     }
+    if fstype == "tmpfs" && prepared.is_none() {
+        keep_mount_point_mode(root, dest, &mut o);
+    }
     let m = match prepared {
         Some(m) => m,
         None => new_filesystem(entry, fstype, &o)?,
@@ -518,6 +521,22 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
     Ok(ro_last.then_some(m))
+}
+
+/// A tmpfs without `mode=` over an existing directory gets that
+/// directory's mode (runc since 1.1.8 and crun: the option goes first, an
+/// explicit `mode=` wins; runc 1.1.5 chmodded the tmpfs to it even over an
+/// explicit `mode=`), where the kernel would give 1777. A missing mount
+/// point leaves the kernel's default.
+fn keep_mount_point_mode(root: &RootFd, dest: &str, o: &mut MountOptions) {
+    if o.data.iter().any(|(k, _)| k == "mode") {
+        return;
+    }
+    let Ok(fd) = root.open_path(dest) else { return };
+    let Ok(st) = fstat(&fd) else { return };
+    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        o.data.insert(0, ("mode".into(), Some(format!("{:o}", st.st_mode & 0o7777))));
+    }
 }
 
 /// The read-only step [`mount_entry`] left for last: this mount only, the

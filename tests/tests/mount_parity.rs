@@ -3,6 +3,7 @@
 
 use fdbox_tests::*;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 fn tmpfs(dest: &str, options: &[&str]) -> Value {
     json!({ "destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options })
@@ -56,5 +57,30 @@ fn readonly_tmpfs_is_made_readonly_last() {
     );
     let out = env.container("c").run(&[]).ok();
     assert_eq!(out.stdout, "/dev/null\n/dev/pts/ptmx\nnull-works\ndev-ro\nrot-ro\nsub-rw\n3\n", "{out}");
+    env.assert_clean();
+}
+
+/// A tmpfs without `mode=` keeps the mode of the directory it covers (the kernel's default is
+/// 1777, which runc keeps only for a mount point it creates); an explicit `mode=` wins (runc
+/// 1.1.8+ and crun; runc 1.1.5 still chmodded to the directory's mode, so that part is fdbox's).
+#[test]
+fn tmpfs_keeps_the_mount_points_mode() {
+    let Some(env) = Env::new("tmpfs-mode") else { return };
+    let rootfs = env.writable_rootfs();
+    for (d, mode) in [("m700", 0o700), ("m2750", 0o2750), ("m750", 0o750)] {
+        fs::create_dir(rootfs.join(d)).unwrap();
+        fs::set_permissions(rootfs.join(d), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    env.add_mount(tmpfs("/m700", &["nosuid"]))
+        .add_mount(tmpfs("/m2750", &[]))
+        .add_mount(tmpfs("/m750", &["mode=1777"]))
+        .add_mount(tmpfs("/new", &[]));
+    env.sh("stat -c '%a %n' /m700 /m2750 /new; grep -c ' /m700 .* tmpfs ' /proc/self/mountinfo; stat -c %a /m750");
+    let out = env.container("c").run(&[]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.get(..4), Some(&["700 /m700", "2750 /m2750", "1777 /new", "1"][..]), "{out}");
+    if is_fdbox() {
+        assert_eq!(lines.get(4..), Some(&["1777"][..]), "{out}");
+    }
     env.assert_clean();
 }
