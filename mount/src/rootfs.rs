@@ -178,11 +178,13 @@ fn bind_from(entry: &MountEntry, o: &MountOptions, base: BorrowedFd<'_>, source:
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
+    // This mount's flags by runc's rule (see options::bind_attrs), then
+    // the recursive forms on the whole tree, in runc's order.
+    if let Some((set, clear)) = options::bind_attrs(&entry.options) {
+        m.set_attr(set, clear, None, false)?;
+    }
     if !o.rec_set.is_empty() || !o.rec_clear.is_empty() {
         m.set_attr(o.rec_set, o.rec_clear, None, true)?;
-    }
-    if !o.set.is_empty() || !o.clear.is_empty() {
-        m.set_attr(o.set, o.clear, None, false)?;
     }
     Ok(m)
 }

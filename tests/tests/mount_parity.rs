@@ -84,3 +84,47 @@ fn tmpfs_keeps_the_mount_points_mode() {
     }
     env.assert_clean();
 }
+
+/// A bind's own flags follow runc's rule (options::bind_attrs): over a source mounted
+/// `ro,nosuid,nodev,noexec,noatime` (in a private mount namespace of this test), options that
+/// only clear (`rw`, `dev`, `exec`, `atime`, ...) keep every flag of the source; any flag resets
+/// the others (`nosuid` alone is read-write); the atime mode is the source's unless an atime
+/// option is given. Each expectation is what runc 1.1.5 shows for the same config.
+#[test]
+fn bind_flags_follow_runcs_rule() {
+    let Some(env) = Env::new("bind-flag-rule") else { return };
+    let src = env.subdir("src");
+    let setup = format!("mount -t tmpfs -o ro,nosuid,nodev,noexec,noatime fdbox-src '{}'", src.display());
+    let cases: [(&str, &[&str], &str); 14] = [
+        ("a", &["bind"], "ro,nosuid,nodev,noexec,noatime"),
+        ("b", &["bind", "dev"], "ro,nosuid,nodev,noexec,noatime"),
+        ("c", &["bind", "rw"], "ro,nosuid,nodev,noexec,noatime"),
+        ("d", &["bind", "rw", "dev", "exec", "suid"], "ro,nosuid,nodev,noexec,noatime"),
+        ("e", &["bind", "atime"], "ro,nosuid,nodev,noexec,noatime"),
+        ("f", &["bind", "norelatime"], "ro,nosuid,nodev,noexec,noatime"),
+        ("g", &["bind", "nosuid"], "rw,nosuid,noatime"),
+        ("h", &["bind", "ro"], "ro,noatime"),
+        ("i", &["bind", "noatime"], "rw,noatime"),
+        ("j", &["bind", "strictatime"], "rw"),
+        ("k", &["bind", "relatime"], "rw,relatime"),
+        ("l", &["bind", "nodiratime"], "rw,nodiratime,relatime"),
+        ("m", &["bind", "ro", "nodev", "dev"], "ro,noatime"),
+        ("n", &["rbind", "private"], "ro,nosuid,nodev,noexec,noatime"),
+    ];
+    for (name, opts, _) in &cases {
+        env.add_mount(json!({ "destination": format!("/{name}"), "type": "bind", "source": src, "options": opts }));
+    }
+    let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    env.sh(&format!("for k in {}; do echo \"$k $(grep \" /$k \" /proc/self/mountinfo | cut -d' ' -f6)\"; done", names.join(" ")));
+    let args: Vec<String> = ["unshare", "-m", "--propagation", "private", "sh", "-euc", &format!("{setup}; exec \"$@\""), "sh"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let c = env.container("c");
+    let out = c.run_via(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[]).ok();
+    let want: Vec<String> = cases.iter().map(|(n, o, f)| format!("{n} {f}   ({o:?})")).collect();
+    let got: Vec<String> = out.stdout.lines().zip(&cases).map(|(l, (_, o, _))| format!("{l}   ({o:?})")).collect();
+    assert_eq!(got, want, "{out}");
+    drop(c);
+    env.assert_clean();
+}
