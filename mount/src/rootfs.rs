@@ -800,12 +800,15 @@ fn type_name(t: FileType) -> &'static str {
 
 /// `linux.maskedPaths`: a file is covered by the container's /dev/null —
 /// after `fstat` proves it is the real null device, so a rootfs cannot make
-/// the mask bind a host file — and a directory by an empty read-only tmpfs.
+/// the mask bind a host file — and a directory by an empty read-only tmpfs,
+/// one for all of them (as runc 1.2+ does: the first is made, the others
+/// are binds of it; runc 1.1.5 made one each).
 pub fn mask_paths(root: &RootFd, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
     let mut null: Option<MountFd> = None;
+    let mut empty: Option<MountFd> = None;
     for p in paths {
         let target = match root.open_path(p) {
             Ok(t) => t,
@@ -814,10 +817,26 @@ pub fn mask_paths(root: &RootFd, paths: &[String]) -> Result<()> {
         };
         let st = fstat(&target).map_err(|e| Error::sys("fstat", p.as_str(), e))?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            let ctx = FsContext::new("tmpfs")?;
-            ctx.set_string("size", "0")?;
-            let m = ctx.mount(A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV | A::MOUNT_ATTR_NOEXEC)?;
+            let m = match &empty {
+                Some(first) => MountFd::clone_tree(first.as_fd(), "", false)?,
+                None => {
+                    let ctx = FsContext::new("tmpfs")?;
+                    ctx.set_string("size", "0")?;
+                    ctx.mount(A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV | A::MOUNT_ATTR_NOEXEC)?
+                }
+            };
+            let made = fstat(&m).map_err(|e| Error::sys("fstat", "masking tmpfs", e))?;
             m.attach(target.as_fd(), p)?;
+            if empty.is_none() {
+                // The attached mount itself, to clone for the next ones
+                // (a detached one cannot be cloned): reopened by path, so
+                // only taken if it is still our tmpfs's root.
+                let fd = root.open_path(p)?;
+                let st = fstat(&fd).map_err(|e| Error::sys("fstat", p.as_str(), e))?;
+                if (st.st_dev, st.st_ino) == (made.st_dev, made.st_ino) {
+                    empty = Some(MountFd::from_owned(fd, "masked path"));
+                }
+            }
         } else {
             if null.is_none() {
                 null = Some(dev_null(root)?);

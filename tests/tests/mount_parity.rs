@@ -128,3 +128,24 @@ fn bind_flags_follow_runcs_rule() {
     drop(c);
     env.assert_clean();
 }
+
+/// Masked directories are empty and read-only; fdbox covers them all with one tmpfs (runc 1.2+
+/// shares one; runc 1.1.5 made one each, so the sharing is checked under fdbox only).
+#[test]
+fn masked_directories_share_one_tmpfs() {
+    let Some(env) = Env::new("masked-dirs") else { return };
+    let rootfs = env.writable_rootfs();
+    for d in ["m1", "m2", "m3"] {
+        fs::create_dir(rootfs.join(d)).unwrap();
+        fs::write(rootfs.join(d).join("secret"), "s\n").unwrap();
+    }
+    env.set("/linux/maskedPaths", json!(["/m1", "/m2", "/m3"]));
+    env.sh("ls -A /m1 /m2 /m3; touch /m2/x 2>/dev/null || echo m2-ro; stat -c %d /m1 /m2 /m3 | sort -u | wc -l");
+    let out = env.container("c").run(&[]).ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.get(..6), Some(&["/m1:", "", "/m2:", "", "/m3:", "m2-ro"][..]), "{out}");
+    if is_fdbox() {
+        assert_eq!(lines.get(6..), Some(&["1"][..]), "one tmpfs for every masked directory: {out}");
+    }
+    env.assert_clean();
+}
