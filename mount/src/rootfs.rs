@@ -801,8 +801,8 @@ fn type_name(t: FileType) -> &'static str {
 /// `linux.maskedPaths`: a file is covered by the container's /dev/null —
 /// after `fstat` proves it is the real null device, so a rootfs cannot make
 /// the mask bind a host file — and a directory by an empty read-only tmpfs,
-/// one for all of them (as runc 1.2+ does: the first is made, the others
-/// are binds of it; runc 1.1.5 made one each).
+/// one for all of them (the first is made, the others are binds of it; as
+/// issue 16 reports of runc 1.3 — runc 1.1.5 still made one each).
 pub fn mask_paths(root: &RootFd, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());

@@ -129,8 +129,8 @@ fn bind_flags_follow_runcs_rule() {
     env.assert_clean();
 }
 
-/// Masked directories are empty and read-only; fdbox covers them all with one tmpfs (runc 1.2+
-/// shares one; runc 1.1.5 made one each, so the sharing is checked under fdbox only).
+/// Masked directories are empty and read-only; fdbox covers them all with one tmpfs (issue 16
+/// reports runc 1.3 sharing one; runc 1.1.5 made one each, so the sharing is checked under fdbox only).
 #[test]
 fn masked_directories_share_one_tmpfs() {
     let Some(env) = Env::new("masked-dirs") else { return };
