@@ -156,6 +156,79 @@ pub fn parse(dest: &str, options: &[String]) -> Result<MountOptions> {
     Ok(o)
 }
 
+/// The per-mount flags of a bind, by runc's rule (runc 1.1.5, measured on
+/// this machine; it is the kernel's `MS_BIND|MS_REMOUNT`):
+///
+/// - The options are folded in order into one set of flags: `ro`,
+///   `nosuid`, `nodev`, `noexec`, `nosymfollow`, `noatime`, `nodiratime`,
+///   `relatime`, `strictatime` add theirs; `rw`, `suid`, `dev`, `exec`,
+///   `symfollow`, `atime`, `diratime`, `norelatime`, `nostrictatime` only
+///   take back what an earlier option added (`atime` takes back `noatime`).
+/// - No flag left (`bind`, `bind,rw`, `bind,dev`, `bind,exec`, ...): the
+///   bind keeps the source's flags exactly, read-only and all.
+/// - Else the bind's `ro`, `nosuid`, `nodev`, `noexec`, `nosymfollow`
+///   become exactly the set's: what it lacks is cleared (`bind,nosuid`
+///   over a read-only source is read-write). Its atime mode stays the
+///   source's unless the set has an atime flag; then it is `strictatime`
+///   if given, else `noatime` if given, else `relatime`, plus `nodiratime`
+///   if given.
+///
+/// Returns the attributes to set and to clear, `None` for "keep the
+/// source's". The recursive forms (`rro`, ...) are applied afterwards, on
+/// the whole tree, as runc does.
+pub fn bind_attrs(options: &[String]) -> Option<(MountAttr, MountAttr)> {
+    const PLAIN: [(&str, &str, MountAttr); 5] = [
+        ("ro", "rw", A::MOUNT_ATTR_RDONLY),
+        ("nosuid", "suid", A::MOUNT_ATTR_NOSUID),
+        ("nodev", "dev", A::MOUNT_ATTR_NODEV),
+        ("noexec", "exec", A::MOUNT_ATTR_NOEXEC),
+        ("nosymfollow", "symfollow", A::MOUNT_ATTR_NOSYMFOLLOW),
+    ];
+    // Atime flags, as bits of our own (relatime is 0 among mount attrs).
+    const ATIME: [(&str, &str, u8); 4] =
+        [("noatime", "atime", 1), ("nodiratime", "diratime", 2), ("relatime", "norelatime", 4), ("strictatime", "nostrictatime", 8)];
+    let mut plain = MountAttr::empty();
+    let mut atime = 0u8;
+    for opt in options {
+        let opt = opt.as_str();
+        for (on, off, f) in PLAIN {
+            if opt == on {
+                plain.insert(f);
+            } else if opt == off {
+                plain.remove(f);
+            }
+        }
+        for (on, off, f) in ATIME {
+            if opt == on {
+                atime |= f;
+            } else if opt == off {
+                atime &= !f;
+            }
+        }
+    }
+    if plain.is_empty() && atime == 0 {
+        return None;
+    }
+    let all = PLAIN.iter().fold(MountAttr::empty(), |a, (_, _, f)| a | *f);
+    let (mut set, mut clear) = (plain, all & !plain);
+    if atime != 0 {
+        clear |= A::MOUNT_ATTR__ATIME;
+        set |= if atime & 8 != 0 {
+            A::MOUNT_ATTR_STRICTATIME
+        } else if atime & 1 != 0 {
+            A::MOUNT_ATTR_NOATIME
+        } else {
+            A::MOUNT_ATTR_RELATIME
+        };
+        if atime & 2 != 0 {
+            set |= A::MOUNT_ATTR_NODIRATIME;
+        } else {
+            clear |= A::MOUNT_ATTR_NODIRATIME;
+        }
+    }
+    Some((set, clear))
+}
+
 fn apply(set: &mut MountAttr, clear: &mut MountAttr, a: Attr) {
     match a {
         Attr::Set(f) => {
@@ -243,6 +316,27 @@ mod tests {
     #[test]
     fn no_op_options() {
         assert_eq!(p(&["defaults", "remount", "silent", "loud"]), MountOptions::default());
+    }
+
+    #[test]
+    fn bind_attrs_as_runc() {
+        let b = |opts: &[&str]| bind_attrs(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let plain = A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV | A::MOUNT_ATTR_NOEXEC | A::MOUNT_ATTR_NOSYMFOLLOW;
+        // Only clearing options, or none: the source's flags stay.
+        for o in [&["bind"][..], &["bind", "rw"], &["bind", "dev", "exec", "suid"], &["bind", "atime", "norelatime"], &["rbind", "private"], &["bind", "ro", "rw"]] {
+            assert_eq!(b(o), None, "{o:?}");
+        }
+        // Any flag: the plain ones become exactly the set's, atime is kept.
+        assert_eq!(b(&["bind", "nosuid"]), Some((A::MOUNT_ATTR_NOSUID, plain & !A::MOUNT_ATTR_NOSUID)));
+        assert_eq!(b(&["bind", "ro", "dev"]), Some((A::MOUNT_ATTR_RDONLY, plain & !A::MOUNT_ATTR_RDONLY)));
+        // An atime flag resets the atime mode and nodiratime.
+        let atime = A::MOUNT_ATTR__ATIME | A::MOUNT_ATTR_NODIRATIME;
+        assert_eq!(b(&["bind", "noatime"]), Some((A::MOUNT_ATTR_NOATIME, plain | atime)));
+        assert_eq!(b(&["bind", "noatime", "strictatime"]), Some((A::MOUNT_ATTR_STRICTATIME, plain | atime)));
+        assert_eq!(
+            b(&["bind", "nodiratime"]),
+            Some((A::MOUNT_ATTR_RELATIME | A::MOUNT_ATTR_NODIRATIME, plain | A::MOUNT_ATTR__ATIME))
+        );
     }
 
     #[test]

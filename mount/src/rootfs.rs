@@ -106,6 +106,12 @@ pub fn prepare_host_side(entry: &MountEntry, bundle: BorrowedFd<'_>) -> Result<O
 /// whatever propagation the options ask for, the container's mounts never
 /// reach the host's tree; the options' propagation is applied on top.
 pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd> {
+    let (o, source) = check_bind(entry)?;
+    bind_from(entry, &o, base, source)
+}
+
+/// A bind entry's options (no filesystem data allowed) and its source.
+pub fn check_bind(entry: &MountEntry) -> Result<(MountOptions, &str)> {
     let o = entry.parsed()?;
     if let Some((k, _)) = o.data.first() {
         return Err(Error::Option {
@@ -118,6 +124,49 @@ pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd>
         path: entry.destination.clone(),
         reason: "bind mount without a source".into(),
     })?;
+    Ok((o, source))
+}
+
+/// Where a bind's source lies in the container's own tree, as runc sees
+/// it: runc makes its mounts in the container's mount namespace, with the
+/// rootfs at its host path and every earlier mount of the container on it,
+/// so a source below `<rootfs>/<dest of an earlier mount>` is what that
+/// mount shows, not the host directory under it. For such a source this
+/// returns its path inside the root (absolute; `earlier` are the
+/// destinations of the mounts before it): the init binds it there,
+/// after the earlier mounts, resolved within the root. Any other source
+/// (`None`) is a host path prepared on the host side. `source` is made
+/// absolute from `bundle`; the comparison is lexical (`..` cannot climb
+/// above `/`), so a spelling through a symlink stays a host path.
+pub fn source_in_root(source: &str, bundle: &str, rootfs: &str, earlier: &[&str]) -> Option<String> {
+    let abs = |p: &str| if p.starts_with('/') { clean(p) } else { clean(&format!("{bundle}/{p}")) };
+    let (src, root) = (abs(source), abs(rootfs));
+    let inside = if root == "/" { src.clone() } else { format!("/{}", src.strip_prefix(&root)?.strip_prefix('/')?) };
+    let under = |d: &str| {
+        let d = clean(d);
+        d == "/" || inside == d || inside.strip_prefix(&d).is_some_and(|r| r.starts_with('/'))
+    };
+    earlier.iter().any(|d| under(d)).then_some(inside)
+}
+
+/// `path` cleaned lexically: absolute, no `.`, `..` or empty components.
+fn clean(path: &str) -> String {
+    let mut comps: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                comps.pop();
+            }
+            c => comps.push(c),
+        }
+    }
+    format!("/{}", comps.join("/"))
+}
+
+/// The detached bind of `source` (relative to `base`) for `entry`, with
+/// its flags and propagation applied.
+fn bind_from(entry: &MountEntry, o: &MountOptions, base: BorrowedFd<'_>, source: &str) -> Result<MountFd> {
     let m = MountFd::clone_tree(base, source, o.recursive_bind).map_err(|e| match e.errno() {
         Some(Errno::NOENT) => Error::Path {
             path: entry.destination.clone(),
@@ -129,11 +178,13 @@ pub fn prepare_bind(entry: &MountEntry, base: BorrowedFd<'_>) -> Result<MountFd>
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
+    // This mount's flags by runc's rule (see options::bind_attrs), then
+    // the recursive forms on the whole tree, in runc's order.
+    if let Some((set, clear)) = options::bind_attrs(&entry.options) {
+        m.set_attr(set, clear, None, false)?;
+    }
     if !o.rec_set.is_empty() || !o.rec_clear.is_empty() {
         m.set_attr(o.rec_set, o.rec_clear, None, true)?;
-    }
-    if !o.set.is_empty() || !o.clear.is_empty() {
-        m.set_attr(o.set, o.clear, None, false)?;
     }
     Ok(m)
 }
@@ -366,17 +417,7 @@ pub fn attach_at(root: &RootFd, m: &MountFd, dest: &str) -> Result<OwnedFd> {
 /// policies and anything sharing that directory do not expect it (the
 /// CVE-2019-19921 / CVE-2023-27561 class). A missing directory is created.
 fn ordinary_dir(root: &RootFd, dest: &str, fstype: &str) -> Result<OwnedFd> {
-    let mut comps: Vec<&str> = Vec::new();
-    for c in dest.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                comps.pop();
-            }
-            c => comps.push(c),
-        }
-    }
-    let clean = format!("/{}", comps.join("/"));
+    let clean = clean(dest);
     let refuse = |what: &str| Error::Path {
         path: dest.into(),
         reason: format!("{fstype} must be mounted on an ordinary directory, and {clean} is {what}"),
@@ -401,14 +442,32 @@ fn ordinary_dir(root: &RootFd, dest: &str, fstype: &str) -> Result<OwnedFd> {
 /// attach it. `cgroups` describes the host's hierarchies and the
 /// container's place in them, for `cgroup` mounts; `cgroupns` says whether
 /// the container has its own cgroup namespace.
-pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>, cgroups: &[CgroupHierarchy], cgroupns: bool) -> Result<()> {
-    let o = entry.parsed()?;
+///
+/// Returns the mount to make read-only once every mount, device and file
+/// of the container is made: as runc does, a read-only tmpfs (and a
+/// read-only filesystem on /dev) is made read-write first, so that what
+/// goes below it (devpts on /dev/pts, device nodes, nested mount points)
+/// can be created, and turned read-only last ([`make_readonly`]).
+pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>, cgroups: &[CgroupHierarchy], cgroupns: bool) -> Result<Option<MountFd>> {
+    let mut o = entry.parsed()?;
     let dest = entry.destination.as_str();
     if o.bind {
-        // Flags and propagation were applied on the host side.
-        let m = prepared.ok_or_else(|| Error::Path { path: dest.into(), reason: "bind mount was not prepared".into() })?;
+        // Flags and propagation were applied on the host side; a bind not
+        // prepared there has its source in the root ([`source_in_root`]),
+        // under an earlier mount: resolved now, within the root.
+        let m = match prepared {
+            Some(m) => m,
+            None => {
+                let (o, source) = check_bind(entry)?;
+                let base = root.open_path(source).map_err(|e| match e.errno() {
+                    Some(Errno::NOENT) => Error::Path { path: dest.into(), reason: format!("bind source {source:?} does not exist in the container") },
+                    _ => e,
+                })?;
+                bind_from(entry, &o, base.as_fd(), "")?
+            }
+        };
         attach_at(root, &m, dest)?;
-        return Ok(());
+        return Ok(None);
     }
     let fstype = entry.typ.as_deref().unwrap_or("");
     if fstype.is_empty() || fstype == "none" {
@@ -419,7 +478,7 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     }
     let pure_v2 = cgroups.iter().any(|h| h.name.is_empty() && h.fstype == "cgroup2");
     if fstype == "cgroup" && !pure_v2 {
-        return mount_cgroup_v1_tree(root, entry, &o, cgroups);
+        return mount_cgroup_v1_tree(root, entry, &o, cgroups).map(|()| None);
     }
     // The unified hierarchy where the host has it: /sys/fs/cgroup on a pure
     // v2 host, /sys/fs/cgroup/unified (or the like) on a hybrid one.
@@ -433,11 +492,19 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
         let base = if h.name.is_empty() { "/sys/fs/cgroup".to_string() } else { format!("/sys/fs/cgroup/{}", h.name) };
         let m = bind_host(&format!("{base}{}", h.path), false)?;
         attach_at(root, &m, dest)?;
-        return apply_bind_attrs(&m, &o);
+        return apply_bind_attrs(&m, &o).map(|()| None);
     }
     let fstype = if fstype == "cgroup" { "cgroup2" } else { fstype };
     if o.copy_up && fstype != "tmpfs" {
         return Err(Error::Option { dest: dest.into(), option: "tmpcopyup".into(), reason: "supported on tmpfs only" });
+    }
+    let ro_last = prepared.is_none() && o.readonly() && (fstype == "tmpfs" || clean(dest) == "/dev");
+    if ro_last {
+        o.set.remove(A::MOUNT_ATTR_RDONLY);
+        o.rec_set.remove(A::MOUNT_ATTR_RDONLY);
+    }
+    if fstype == "tmpfs" && prepared.is_none() {
+        keep_mount_point_mode(root, dest, &mut o);
     }
     let m = match prepared {
         Some(m) => m,
@@ -455,7 +522,29 @@ pub fn mount_entry(root: &RootFd, entry: &MountEntry, prepared: Option<MountFd>,
     if let Some(p) = o.propagation {
         m.set_attr(MountAttr::empty(), MountAttr::empty(), Some(p.kind), p.recursive)?;
     }
-    Ok(())
+    Ok(ro_last.then_some(m))
+}
+
+/// A tmpfs without `mode=` over an existing directory gets that
+/// directory's mode (runc since 1.1.8 and crun: the option goes first, an
+/// explicit `mode=` wins; runc 1.1.5 chmodded the tmpfs to it even over an
+/// explicit `mode=`), where the kernel would give 1777. A missing mount
+/// point leaves the kernel's default.
+fn keep_mount_point_mode(root: &RootFd, dest: &str, o: &mut MountOptions) {
+    if o.data.iter().any(|(k, _)| k == "mode") {
+        return;
+    }
+    let Ok(fd) = root.open_path(dest) else { return };
+    let Ok(st) = fstat(&fd) else { return };
+    if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+        o.data.insert(0, ("mode".into(), Some(format!("{:o}", st.st_mode & 0o7777))));
+    }
+}
+
+/// The read-only step [`mount_entry`] left for last: this mount only, the
+/// mounts made on it since keep their own flags (as runc's remount).
+pub fn make_readonly(m: &MountFd) -> Result<()> {
+    m.set_attr(A::MOUNT_ATTR_RDONLY, MountAttr::empty(), None, false)
 }
 
 /// `cgroup` on a v1 or hybrid host: a tmpfs laid out like the host's
@@ -711,12 +800,15 @@ fn type_name(t: FileType) -> &'static str {
 
 /// `linux.maskedPaths`: a file is covered by the container's /dev/null —
 /// after `fstat` proves it is the real null device, so a rootfs cannot make
-/// the mask bind a host file — and a directory by an empty read-only tmpfs.
+/// the mask bind a host file — and a directory by an empty read-only tmpfs,
+/// one for all of them (the first is made, the others are binds of it; as
+/// issue 16 reports of runc 1.3 — runc 1.1.5 still made one each).
 pub fn mask_paths(root: &RootFd, paths: &[String]) -> Result<()> {
     if paths.is_empty() {
         return Ok(());
     }
     let mut null: Option<MountFd> = None;
+    let mut empty: Option<MountFd> = None;
     for p in paths {
         let target = match root.open_path(p) {
             Ok(t) => t,
@@ -725,10 +817,26 @@ pub fn mask_paths(root: &RootFd, paths: &[String]) -> Result<()> {
         };
         let st = fstat(&target).map_err(|e| Error::sys("fstat", p.as_str(), e))?;
         if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-            let ctx = FsContext::new("tmpfs")?;
-            ctx.set_string("size", "0")?;
-            let m = ctx.mount(A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV | A::MOUNT_ATTR_NOEXEC)?;
+            let m = match &empty {
+                Some(first) => MountFd::clone_tree(first.as_fd(), "", false)?,
+                None => {
+                    let ctx = FsContext::new("tmpfs")?;
+                    ctx.set_string("size", "0")?;
+                    ctx.mount(A::MOUNT_ATTR_RDONLY | A::MOUNT_ATTR_NOSUID | A::MOUNT_ATTR_NODEV | A::MOUNT_ATTR_NOEXEC)?
+                }
+            };
+            let made = fstat(&m).map_err(|e| Error::sys("fstat", "masking tmpfs", e))?;
             m.attach(target.as_fd(), p)?;
+            if empty.is_none() {
+                // The attached mount itself, to clone for the next ones
+                // (a detached one cannot be cloned): reopened by path, so
+                // only taken if it is still our tmpfs's root.
+                let fd = root.open_path(p)?;
+                let st = fstat(&fd).map_err(|e| Error::sys("fstat", p.as_str(), e))?;
+                if (st.st_dev, st.st_ino) == (made.st_dev, made.st_ino) {
+                    empty = Some(MountFd::from_owned(fd, "masked path"));
+                }
+            }
         } else {
             if null.is_none() {
                 null = Some(dev_null(root)?);
@@ -991,6 +1099,22 @@ mod tests {
         assert!(entry("/a", Some("overlay"), &["lowerdir=l"]).is_host_side().unwrap());
         assert!(!entry("/a", Some("tmpfs"), &["size=1m"]).is_host_side().unwrap());
         assert!(!entry("/proc", Some("proc"), &[]).is_host_side().unwrap());
+    }
+
+    #[test]
+    fn sources_in_root() {
+        let earlier = ["/proc", "/data"];
+        let f = |src: &str| source_in_root(src, "/b", "rootfs", &earlier);
+        assert_eq!(f("/b/rootfs/data/sub").as_deref(), Some("/data/sub"));
+        assert_eq!(f("rootfs/data").as_deref(), Some("/data"));
+        assert_eq!(f("/b/rootfs/./data/../data/x").as_deref(), Some("/data/x"));
+        // Not under an earlier mount, not in the rootfs, or only sharing a prefix of a name.
+        assert_eq!(f("/b/rootfs/etc"), None);
+        assert_eq!(f("/b/rootfs/database"), None);
+        assert_eq!(f("/b/rootfsx/data"), None);
+        assert_eq!(f("/data"), None);
+        assert_eq!(f("/b/rootfs/../rootfs2/data"), None);
+        assert_eq!(source_in_root("/srv/data", "/b", "/", &["/srv"]).as_deref(), Some("/srv/data"));
     }
 
     #[test]

@@ -183,8 +183,22 @@ fn create_in(guard: &mut Cleanup, o: &CreateOpts, b: Bundle) -> Result<Created> 
             source: m.source().as_ref().map(|s| s.to_string_lossy().into_owned()),
             options: m.options().clone().unwrap_or_default(),
         };
-        let prepared = rootfs::prepare_host_side(&entry, bundle_fd.as_fd())
-            .map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?;
+        let mut entry = entry;
+        let earlier: Vec<&str> = mounts.iter().map(|(e, _): &(MountEntry, _)| e.destination.as_str()).collect();
+        let in_root = match (&entry.source, entry.parsed().map(|o| o.bind && o.idmap.is_none())) {
+            (Some(src), Ok(true)) => rootfs::source_in_root(src, &bundle, &rootfs_path, &earlier),
+            _ => None,
+        };
+        // A bind source under an earlier mount of the container (by its
+        // host path in the rootfs) is bound by the init, after that mount.
+        let prepared = match in_root {
+            Some(inside) => {
+                entry.source = Some(inside);
+                rootfs::check_bind(&entry).map(|_| None)
+            }
+            None => rootfs::prepare_host_side(&entry, bundle_fd.as_fd()),
+        }
+        .map_err(|e| Error::Config(format!("mount {}: {e}", entry.destination)))?;
         mounts.push((entry, prepared));
     }
     // Without a new user namespace, `idmap` binds are mapped now (with the

@@ -304,13 +304,15 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     let propagation = linux.and_then(|l| l.rootfs_propagation().as_deref());
     let root = rootfs::attach_rootfs(&ctx.rootfs, propagation)?;
     let mut dev_is_tmpfs = false;
+    let mut readonly_last = Vec::new();
     for i in 0..ctx.mounts.len() {
         if matches!(ctx.mounts[i].0.typ.as_deref(), Some("cgroup" | "cgroup2")) {
             enter_cgroup(ctx)?;
         }
         let (entry, prepared) = &mut ctx.mounts[i];
-        rootfs::mount_entry(&root, entry, prepared.take(), &ctx.cgroups, ctx.new_cgroupns)
+        let ro = rootfs::mount_entry(&root, entry, prepared.take(), &ctx.cgroups, ctx.new_cgroupns)
             .map_err(|e| Error::Config(format!("mount {} ({}): {e}", entry.destination, entry.typ.as_deref().unwrap_or("bind"))))?;
+        readonly_last.extend(ro);
         if entry.destination.trim_end_matches('/') == "/dev" && entry.typ.as_deref() == Some("tmpfs") {
             dev_is_tmpfs = true;
         }
@@ -350,6 +352,11 @@ fn setup_rootfs(ctx: &mut InitCtx<'_>) -> Result<RootFd> {
     if let Some(l) = linux {
         rootfs::mask_paths(&root, l.masked_paths().as_deref().unwrap_or_default())?;
         rootfs::readonly_paths(&root, l.readonly_paths().as_deref().unwrap_or_default())?;
+    }
+    // A read-only tmpfs (or /dev) was made read-write for what goes in
+    // and under it (devpts, device nodes, mount points): read-only now.
+    for m in &readonly_last {
+        rootfs::make_readonly(m)?;
     }
     // Last, once every mount point exists: `root.readonly` covers the
     // rootfs mount itself, not the mounts on top of it (as runc).
