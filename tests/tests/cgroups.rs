@@ -267,7 +267,7 @@ fn memory_limit_is_enforced_and_oom_is_reported() {
     add_cgroup_namespace(&env);
     env.sh(&format!(
         "echo inside=$(cat {}); \
-         sh -c 'echo 1000 > /proc/self/oom_score_adj; x=$(head -c 100000000 /dev/zero | tr \"\\0\" a); echo survived'; \
+         sh -c 'echo 1000 > /proc/self/oom_score_adj; exec tail /dev/zero'; \
          echo child=$?",
         memory_limit_file_inside()
     ));
@@ -286,7 +286,6 @@ fn memory_limit_is_enforced_and_oom_is_reported() {
     let out = c.stdout();
     assert!(out.contains(&format!("inside={lim}\n")), "the container does not see its limit: {out}");
     assert!(out.contains("child=137\n"), "the allocation was not SIGKILLed: {out}");
-    assert!(!out.contains("survived"), "{out}");
     assert!(cg.oom_kills() >= 1, "no OOM kill counted in the cgroup");
 
     events.wait_for_stdout("\"type\":\"oom\"");
