@@ -120,3 +120,37 @@ fn preserve_fds_out_of_range_is_one_clear_error() {
     }
     env.assert_clean();
 }
+
+/// `kill --all` and `ps` of a stopped container act on whatever its recorded cgroup holds.
+/// With a pid namespace of its own nothing of the container can be left there (the kernel
+/// killed the namespace with its init), but another container may have been made since at the
+/// same `cgroupsPath`: it must not be signalled, nor listed, in the name of the stopped one.
+/// (runc 1.1.5 kills it too; runc 1.2 only signals the cgroup of a container without a pid
+/// namespace of its own, which is what containerd's shim sends `kill --all` for.)
+#[test]
+fn kill_all_and_ps_of_a_stopped_container_spare_a_newer_one_in_its_cgroup() {
+    let Some(env) = Env::new("adv-stopped-cgroup") else { return };
+    let shared = format!("/fdbox-test/fdt-shared-{}", env.mark());
+    env.set("/linux/cgroupsPath", json!(shared));
+    env.args(&["true"]);
+    let old = env.container("old");
+    old.create_and_start();
+    old.wait_status("stopped");
+    env.args(&["sleep", "600"]);
+    let new = env.container("new");
+    let pid = new.create_and_start();
+    if is_fdbox() {
+        let out = env.rt(&["ps", &old.id]).ok();
+        assert!(!out.stdout.contains(&format!(" {pid} ")), "ps of the stopped container lists the newer one's init:\n{out}");
+    }
+    env.rt(&["kill", "--all", &old.id, "KILL"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    if is_fdbox() {
+        assert!(pid_alive(pid), "kill --all of the stopped container killed the newer container's init");
+        assert_eq!(new.status(), "running");
+    }
+    drop(new);
+    old.delete(&[]).ok();
+    drop(old);
+    env.assert_clean();
+}
