@@ -121,14 +121,15 @@ fn preserve_fds_out_of_range_is_one_clear_error() {
     env.assert_clean();
 }
 
-/// `kill --all` and `ps` of a stopped container act on whatever its recorded cgroup holds.
+/// `kill --all`, `ps` and `delete` of a stopped container act on whatever its recorded cgroup
+/// holds.
 /// With a pid namespace of its own nothing of the container can be left there (the kernel
 /// killed the namespace with its init), but another container may have been made since at the
 /// same `cgroupsPath`: it must not be signalled, nor listed, in the name of the stopped one.
 /// (runc 1.1.5 kills it too; runc 1.2 only signals the cgroup of a container without a pid
 /// namespace of its own, which is what containerd's shim sends `kill --all` for.)
 #[test]
-fn kill_all_and_ps_of_a_stopped_container_spare_a_newer_one_in_its_cgroup() {
+fn kill_all_ps_and_delete_of_a_stopped_container_spare_a_newer_one_in_its_cgroup() {
     let Some(env) = Env::new("adv-stopped-cgroup") else { return };
     let shared = format!("/fdbox-test/fdt-shared-{}", env.mark());
     env.set("/linux/cgroupsPath", json!(shared));
@@ -149,8 +150,14 @@ fn kill_all_and_ps_of_a_stopped_container_spare_a_newer_one_in_its_cgroup() {
         assert!(pid_alive(pid), "kill --all of the stopped container killed the newer container's init");
         assert_eq!(new.status(), "running");
     }
+    // Nor does deleting the stopped one kill it (the cgroup is the newer one's now).
+    let out = old.delete(&[]);
+    if is_fdbox() {
+        out.ok();
+        assert!(pid_alive(pid), "delete of the stopped container killed the newer container's init");
+        assert_eq!(new.status(), "running");
+    }
     drop(new);
-    old.delete(&[]).ok();
     drop(old);
     env.assert_clean();
 }
