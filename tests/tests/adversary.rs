@@ -120,3 +120,86 @@ fn preserve_fds_out_of_range_is_one_clear_error() {
     }
     env.assert_clean();
 }
+
+/// `kill --all`, `ps` and `delete` of a stopped container act on whatever its recorded cgroup
+/// holds.
+/// With a pid namespace of its own nothing of the container can be left there (the kernel
+/// killed the namespace with its init), but another container may have been made since at the
+/// same `cgroupsPath`: it must not be signalled, nor listed, in the name of the stopped one.
+/// (runc 1.1.5 kills it too; runc 1.2 only signals the cgroup of a container without a pid
+/// namespace of its own, which is what containerd's shim sends `kill --all` for.)
+#[test]
+fn kill_all_ps_and_delete_of_a_stopped_container_spare_a_newer_one_in_its_cgroup() {
+    let Some(env) = Env::new("adv-stopped-cgroup") else { return };
+    let shared = format!("/fdbox-test/fdt-shared-{}", env.mark());
+    env.set("/linux/cgroupsPath", json!(shared));
+    env.args(&["true"]);
+    let old = env.container("old");
+    old.create_and_start();
+    old.wait_status("stopped");
+    env.args(&["sleep", "600"]);
+    let new = env.container("new");
+    let pid = new.create_and_start();
+    if is_fdbox() {
+        let out = env.rt(&["ps", &old.id]).ok();
+        assert!(!out.stdout.contains(&format!(" {pid} ")), "ps of the stopped container lists the newer one's init:\n{out}");
+    }
+    env.rt(&["kill", "--all", &old.id, "KILL"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    if is_fdbox() {
+        assert!(pid_alive(pid), "kill --all of the stopped container killed the newer container's init");
+        assert_eq!(new.status(), "running");
+    }
+    // Nor does deleting the stopped one kill it (the cgroup is the newer one's now).
+    let out = old.delete(&[]);
+    if is_fdbox() {
+        out.ok();
+        assert!(pid_alive(pid), "delete of the stopped container killed the newer container's init");
+        assert_eq!(new.status(), "running");
+    }
+    drop(new);
+    drop(old);
+    env.assert_clean();
+}
+
+/// Bytes of the kernel log not yet read through /proc/kmsg (syslog(2) SIZE_UNREAD).
+fn kmsg_unread() -> i32 {
+    // SAFETY: SYSLOG_ACTION_SIZE_UNREAD takes no buffer.
+    unsafe { libc::klogctl(9, std::ptr::null_mut(), 0) }
+}
+
+/// HOME comes from the container's /etc/passwd, read by the runtime as root with every
+/// capability. A container (with no CAP_SYSLOG: it cannot open /proc/kmsg itself) makes its
+/// /etc/passwd a symlink to /proc/kmsg, a "regular file" of procfs: each `exec` without HOME
+/// (a health check) then read, and so consumed, the host's unread kernel log, which belongs
+/// to the host's klogd. The runtime must read no procfs or sysfs file as a passwd.
+/// (fdbox only: under runc this would drain the host's kernel log.)
+#[test]
+fn passwd_lookup_reads_no_procfs_file_such_as_kmsg() {
+    let Some(env) = Env::new("adv-passwd-kmsg") else { return };
+    if !is_fdbox() {
+        return skip("the runc run would consume the host's kernel log");
+    }
+    let rootfs = env.writable_rootfs();
+    let passwd = rootfs.join("etc/passwd");
+    fs::remove_file(&passwd).unwrap();
+    std::os::unix::fs::symlink("/proc/kmsg", &passwd).unwrap();
+    env.edit(|c| c["process"]["env"].as_array_mut().unwrap().retain(|e| !e.as_str().unwrap_or("").starts_with("HOME=")));
+    env.args(&["sleep", "600"]);
+    let c = env.container("kmsg");
+    c.create_and_start();
+    let out = env.rt(&["exec", &c.id, "sh", "-c", "cat /proc/kmsg >/dev/null 2>&1 && echo readable; echo HOME=$HOME"]).ok();
+    assert!(!out.stdout.contains("readable"), "the container reads /proc/kmsg itself: the test proves nothing\n{out}");
+    assert!(out.stdout.contains("HOME=/"), "{out}");
+    // Unread kernel log to be consumed: a line of the test's own, written through /dev/kmsg.
+    if fs::write("/dev/kmsg", format!("fdbox-tests: {} passwd lookup canary\n", env.mark())).is_err() || kmsg_unread() <= 0 {
+        drop(c);
+        return skip("no unread kernel log to watch");
+    }
+    let before = kmsg_unread();
+    env.rt(&["exec", &c.id, "true"]).ok();
+    let after = kmsg_unread();
+    drop(c);
+    assert!(after >= before.min(1), "exec consumed the host's unread kernel log ({before} bytes unread before, {after} after)");
+    env.assert_clean();
+}

@@ -100,13 +100,24 @@ pub(super) fn delete_stopped(root: &Root, st: &State, cgroup: Option<Cgroup>) ->
 /// cgroup, the cgroup, the state dir, then the poststop hooks.
 fn remove(dir: StateDir, st: &State, cgroup: Option<Cgroup>) -> Result<()> {
     if let Some(cg) = cgroup {
-        // Processes that outlived the init (a shared pid namespace, or
-        // escapees of a killed one) go with the container, then the cgroup.
-        if cg.is_frozen().unwrap_or(false) {
-            let _ = cg.thaw();
+        // Processes that outlived the init (a shared pid namespace) go with
+        // the container, then the cgroup. With a pid namespace of its own
+        // nothing outlives the init (the kernel killed the namespace): a
+        // process still in the cgroup is another container's, made since at
+        // the same cgroupsPath; it is not killed, and keeps its cgroup.
+        let private = super::has_private_pid_ns(st);
+        if !private {
+            if cg.is_frozen().unwrap_or(false) {
+                let _ = cg.thaw();
+            }
+            let _ = cg.kill_all(fdbox_cgroups::Signal::KILL);
         }
-        let _ = cg.kill_all(fdbox_cgroups::Signal::KILL);
-        cg.destroy()?;
+        match cg.destroy() {
+            Err(fdbox_cgroups::Error::Busy { pids, .. }) if private => {
+                crate::debug!("delete {}: cgroup kept, it holds processes of another (pids {pids})", st.id);
+            }
+            r => r?,
+        }
     }
     dir.remove()?;
     crate::debug!("delete {}: cgroup and state removed", st.id);

@@ -83,6 +83,11 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
         // its cgroup (processes that outlived the init of a shared pid
         // namespace) and succeeds when nothing is: containerd's runc shim
         // calls it after the first process of such a pod exits.
+        // With a pid namespace of its own, nothing of the container can be
+        // left (the kernel killed the namespace with its init): whatever its
+        // recorded cgroup holds now is not its own (another container made at
+        // the same cgroupsPath since), and is not signalled, as runc 1.2.
+        (Status::Stopped, _) | (_, None) if all && super::has_private_pid_ns(&st) => return Ok(()),
         (Status::Stopped, _) | (_, None) if all => {
             return match super::open_cgroup(&st) {
                 Some(cg) if sig != 0 => Ok(cg.kill_all(signal_of(sig)?)?),

@@ -40,6 +40,11 @@ pub fn ps(root: &Root, id: &str) -> Result<Vec<i32>> {
     let dir = root.open_container(id)?;
     let st = dir.read_state()?;
     if status(&dir, &st).0 == Status::Stopped {
+        // Nothing outlives the init of a pid namespace of its own: what the
+        // cgroup holds now is another container's (see kill).
+        if super::has_private_pid_ns(&st) {
+            return Ok(Vec::new());
+        }
         return match super::open_cgroup(&st) {
             Some(cg) => Ok(cg.pids()?),
             None => Ok(Vec::new()),

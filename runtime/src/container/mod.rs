@@ -68,6 +68,14 @@ pub fn open_cgroup(st: &State) -> Option<fdbox_cgroups::Cgroup> {
     fdbox_cgroups::Cgroup::open(layout, path).ok()
 }
 
+/// Whether the container made a pid namespace of its own (listed without a
+/// path): once its init is gone, no process of it is left anywhere.
+pub fn has_private_pid_ns(st: &State) -> bool {
+    st.config.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|n| {
+        n.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().as_ref().is_none_or(|p| p.as_os_str().is_empty()))
+    })
+}
+
 /// The container's cgroup, or an error saying why there is none.
 pub fn require_cgroup(st: &State) -> crate::Result<fdbox_cgroups::Cgroup> {
     let (layout, path) = match (st.cgroup_layout, st.cgroup.as_deref()) {

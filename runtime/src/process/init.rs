@@ -489,10 +489,21 @@ fn passwd_home(uid: u32) -> Option<String> {
     if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
     }
+    // Nor a "regular file" of the kernel's (a symlink to /proc/kmsg: we read
+    // it with every capability, and a read consumes the host's kernel log).
+    if rustix::fs::fstatfs(&fd).map_or(true, |fs| KERNEL_FS.contains(&(fs.f_type as u32))) {
+        return None;
+    }
     let mut text = Vec::new();
     std::fs::File::from(fd).take(4 << 20).read_to_end(&mut text).ok()?;
     home_of(&String::from_utf8_lossy(&text), uid)
 }
+
+/// Filesystems whose files the kernel makes up (procfs, sysfs, debugfs,
+/// tracefs, securityfs, configfs, efivarfs, pstore, bpf, cgroup v1 and v2):
+/// never a passwd file, and reading some of them acts on the host.
+const KERNEL_FS: [u32; 11] =
+    [0x9fa0, 0x6265_6572, 0x6462_6720, 0x7472_6163, 0x7363_6673, 0x6265_6570, 0xde5e_81e4, 0x6165_676c, 0xcafe_4a11, 0x0027_e0eb, 0x6367_7270];
 
 /// `uid`'s home in passwd(5) text.
 fn home_of(passwd: &str, uid: u32) -> Option<String> {
