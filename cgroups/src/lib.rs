@@ -512,9 +512,9 @@ impl SelfAttach {
     }
 
     /// The fds this holds (for a child that closes every other fd).
-    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
-        use std::os::fd::AsRawFd;
-        self.files.iter().map(|(_, fd)| fd.as_raw_fd()).collect()
+    pub fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        self.files.iter().map(|(_, fd)| fd.as_fd()).collect()
     }
 
     /// The files' names (for messages) and fds, to hand to another

@@ -134,14 +134,14 @@ pub fn hook_child_setup(cmd: &mut std::process::Command) {
 /// what the parent's stack frames own there is never used again, and the
 /// caller must not use (or drop) any fd it closes here other than through
 /// `keep`.
-pub fn close_from_except(first: u32, keep: &[std::os::fd::RawFd]) -> Result<(), Errno> {
+pub fn close_from_except(first: u32, keep: &[BorrowedFd<'_>]) -> Result<(), Errno> {
     let close = |lo: u32, hi: u32| -> Result<(), Errno> {
         // SAFETY: close_range only closes entries of this process's fd
         // table; see the contract above for the owners of those fds.
         let ret = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) };
         if ret < 0 { Err(last_errno()) } else { Ok(()) }
     };
-    let mut keep: Vec<u32> = keep.iter().filter_map(|&fd| u32::try_from(fd).ok()).filter(|&fd| fd >= first).collect();
+    let mut keep: Vec<u32> = keep.iter().filter_map(|fd| u32::try_from(fd.as_raw_fd()).ok()).filter(|&fd| fd >= first).collect();
     keep.sort_unstable();
     keep.dedup();
     let mut lo = first;

@@ -9,7 +9,7 @@
 //! pid namespace only affects children), so this process is born inside it.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use oci_spec::runtime::Process;
 use rustix::thread::{move_into_thread_name_spaces, ThreadNameSpaceType};
@@ -72,11 +72,13 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     // We hold a copy of `fdbox exec`'s fd table (the container's cgroup
     // directories, its caller's fds), and we are in the container's pid
     // namespace already: keep only what we use and the fds passed on.
-    let seccomp_fds = ctx.seccomp.as_ref().map(|s| s.raw_fds()).unwrap_or_default();
-    let mut keep = vec![ctx.sync.as_fd().as_raw_fd(), ctx.init.as_raw_fd()];
-    keep.extend(ctx.root.map(|r| r.as_raw_fd()));
-    keep.extend(ctx.self_attach.iter().flat_map(|a| a.raw_fds()));
-    keep.extend(&seccomp_fds);
+    if let Some(s) = &ctx.seccomp {
+        s.drop_parent_end();
+    }
+    let mut keep = vec![ctx.sync.as_fd(), ctx.init];
+    keep.extend(ctx.root);
+    keep.extend(ctx.self_attach.iter().flat_map(|a| a.fds()));
+    keep.extend(ctx.seccomp.iter().flat_map(|s| s.fds()));
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "fds the exec child does not need".into())?;
     // Into the container's v1 cgroups (we were born in its cgroup2 one).
     if let Some(a) = ctx.self_attach.take() {
@@ -95,8 +97,8 @@ fn setup(ctx: &mut ExecCtx<'_>) -> Result<CString> {
     }
     // In the container now: the init's pidfd (and its root's fd) are not
     // needed any more (and not used after this).
-    let mut keep = vec![ctx.sync.as_fd().as_raw_fd()];
-    keep.extend(&seccomp_fds);
+    let mut keep = vec![ctx.sync.as_fd()];
+    keep.extend(ctx.seccomp.iter().flat_map(|s| s.fds()));
     sys::close_from_except(3 + ctx.extra_fds, &keep).sys("close_range", || "the init's pidfd".into())?;
     // A pid namespace joined only applies to our children: fork the process
     // that runs there, born with the container's root and cwd and with no

@@ -9,7 +9,7 @@
 //! ```
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use fdbox_mount::rootfs::{self, CgroupHierarchy, MountEntry};
 use fdbox_mount::{MountFd, RootFd};
@@ -70,11 +70,11 @@ pub struct InitCtx<'a> {
 
 impl InitCtx<'_> {
     /// Every fd this context owns.
-    fn raw_fds(&self) -> Vec<RawFd> {
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
         let mut fds = self.waiting_fds();
-        fds.extend(self.join.iter().map(|(_, fd)| fd.as_raw_fd()));
-        fds.push(self.rootfs.as_fd().as_raw_fd());
-        fds.extend(self.mounts.iter().filter_map(|(_, m)| m.as_ref()).map(|m| m.as_fd().as_raw_fd()));
+        fds.extend(self.join.iter().map(|(_, fd)| fd.as_fd()));
+        fds.push(self.rootfs.as_fd());
+        fds.extend(self.mounts.iter().filter_map(|(_, m)| m.as_ref()).map(|m| m.as_fd()));
         fds
     }
 
@@ -82,9 +82,9 @@ impl InitCtx<'_> {
     /// parent, to `start` and to the seccomp agent. (The rootfs mount fd
     /// stays owned by the context, closed: the context is never dropped and
     /// the mount is not used after pivot_root.)
-    fn waiting_fds(&self) -> Vec<RawFd> {
-        let mut fds = vec![self.sync.as_fd().as_raw_fd(), self.listener.as_raw_fd()];
-        fds.extend(self.seccomp.iter().flat_map(|s| s.raw_fds()));
+    fn waiting_fds(&self) -> Vec<BorrowedFd<'_>> {
+        let mut fds = vec![self.sync.as_fd(), self.listener.as_fd()];
+        fds.extend(self.seccomp.iter().flat_map(|s| s.fds()));
         fds
     }
 }
@@ -123,7 +123,10 @@ fn setup(ctx: &mut InitCtx<'_>) -> Result<CString> {
     // state root dirfds, fds of its caller that are neither stdio nor
     // passed on. Keep what this init owns (its context) and the fds that
     // pass to the container; nothing else stays (CVE-2024-21626 class).
-    sys::close_from_except(3 + ctx.extra_fds, &ctx.raw_fds()).sys("close_range", || "fds the init does not need".into())?;
+    if let Some(s) = &ctx.seccomp {
+        s.drop_parent_end();
+    }
+    sys::close_from_except(3 + ctx.extra_fds, &ctx.fds()).sys("close_range", || "fds the init does not need".into())?;
     // A new session: the container's processes are not in the caller's
     // process group (its job-control signals), and a terminal can become
     // our controlling terminal.

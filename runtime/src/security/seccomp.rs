@@ -52,7 +52,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use oci_spec::runtime::{
     Arch, LinuxSeccomp, LinuxSeccompAction as Action, LinuxSeccompFilterFlag as Flag,
@@ -761,16 +761,19 @@ impl Prepared {
         &self.filter
     }
 
-    /// The fds this holds (the agent connection and the state pair), which
-    /// a child that closes everything else must keep.
-    pub fn raw_fds(&self) -> Vec<std::os::fd::RawFd> {
-        use std::os::fd::AsRawFd;
-        let Some(n) = &self.notify else { return Vec::new() };
-        let tx = n.state_tx.take();
-        let mut fds = vec![n.agent.as_raw_fd(), n.state_rx.as_raw_fd()];
-        fds.extend(tx.as_ref().map(|f| f.as_raw_fd()));
-        n.state_tx.set(tx);
-        fds
+    /// Child side, first thing: close our copy of the parent's end of the
+    /// state pair (it must not keep the pair open, and a child that closes
+    /// every fd it does not hold must not find it later).
+    pub fn drop_parent_end(&self) {
+        if let Some(n) = &self.notify {
+            drop(n.state_tx.take());
+        }
+    }
+
+    /// The fds the child keeps (the agent connection and its end of the
+    /// state pair), for one that closes everything else.
+    pub fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.notify.iter().flat_map(|n| [n.agent.as_fd(), n.state_rx.as_fd()]).collect()
     }
 
     /// Parent side, right after clone3: send the seccomp state with the
